@@ -1,0 +1,258 @@
+"""One source of truth for the chat system's resources.
+
+The CDK stack, the Lambda handlers, the local runtime and the tests all read
+table names, key schemas, indexes, TTL attributes, function names, routes,
+handler strings, environment variable names and limits from here. This module
+is part of the Lambda asset: it must never import ``aws_cdk``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "API_NAME",
+    "CONNECTIONS_TABLE",
+    "FUNCTIONS",
+    "LIMITS",
+    "MESSAGES_TABLE",
+    "ROOMS_TABLE",
+    "ROUTES",
+    "ROUTE_SELECTION_EXPRESSION",
+    "STAGE_NAME",
+    "TABLES",
+    "EnvVar",
+    "FunctionDefinition",
+    "GatewayLimits",
+    "IndexDefinition",
+    "KeyAttribute",
+    "RouteDefinition",
+    "TableDefinition",
+    "function_by_name",
+]
+
+AttributeType = Literal["S", "N", "B"]
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: AttributeType = "S"
+
+
+@dataclass(frozen=True)
+class IndexDefinition:
+    """A global secondary index (projection ALL)."""
+
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    """A DynamoDB table: pay-per-request, TTL on ``ttl_attribute``."""
+
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    ttl_attribute: str = "ttl"
+    indexes: tuple[IndexDefinition, ...] = ()
+    env_var: str = ""
+
+    def key_attributes(self) -> tuple[KeyAttribute, ...]:
+        """Every attribute named in the table's or an index's key schema, once."""
+        seen: dict[str, KeyAttribute] = {}
+        keys = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            keys += [index.partition_key, index.sort_key]
+        for key in keys:
+            if key is not None:
+                seen.setdefault(key.name, key)
+        return tuple(seen.values())
+
+
+class EnvVar:
+    """Names of the environment variables the handlers read."""
+
+    CONNECTIONS_TABLE = "CONNECTIONS_TABLE"
+    MESSAGES_TABLE = "MESSAGES_TABLE"
+    ROOMS_TABLE = "ROOMS_TABLE"
+    WELCOME_FUNCTION = "WELCOME_FUNCTION"
+    MESSAGE_RETENTION_DAYS = "MESSAGE_RETENTION_DAYS"
+    CONNECTION_TTL_SECONDS = "CONNECTION_TTL_SECONDS"
+    AUTH_MODE = "AUTH_MODE"
+    TOKEN_SECRET_ARN = "TOKEN_SECRET_ARN"
+    TOKEN_SECRET = "TOKEN_SECRET"  # local runtime only: the secret itself
+    LOG_LEVEL = "LOG_LEVEL"
+
+
+# --- DynamoDB -----------------------------------------------------------------
+
+CONNECTIONS_TABLE = TableDefinition(
+    name="websocket-connections",
+    partition_key=KeyAttribute("connection_id"),
+    env_var=EnvVar.CONNECTIONS_TABLE,
+)
+"""One item per live connection: user, rooms joined, rate-limit bucket, ttl."""
+
+MESSAGES_TABLE = TableDefinition(
+    name="websocket-messages",
+    partition_key=KeyAttribute("room"),
+    sort_key=KeyAttribute("timestamp"),
+    indexes=(
+        IndexDefinition(
+            name="user-timestamp-index",
+            partition_key=KeyAttribute("user_id"),
+            sort_key=KeyAttribute("timestamp"),
+        ),
+    ),
+    env_var=EnvVar.MESSAGES_TABLE,
+)
+"""Chat history. The sort key ``timestamp`` is ``<ISO-8601 UTC>#<message id>``,
+unique per message, so two messages in the same microsecond never overwrite
+each other; it still sorts by time and begins with the ISO timestamp."""
+
+ROOMS_TABLE = TableDefinition(
+    name="websocket-rooms",
+    partition_key=KeyAttribute("room"),
+    sort_key=KeyAttribute("sk"),
+    env_var=EnvVar.ROOMS_TABLE,
+)
+"""Room membership and per-room bookkeeping, so fan-out is a Query of one
+room's partition, never a Scan of all connections. Item kinds by ``sk`` prefix:
+``member#<connection_id>`` (one per connection in the room), ``user#<user_id>``
+(count of that user's connections in the room, drives presence events) and
+``idem#<user_id>#<client_msg_id>`` (idempotent sends)."""
+
+TABLES: tuple[TableDefinition, ...] = (CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE)
+
+
+# --- Lambda -------------------------------------------------------------------
+
+TableAccess = Literal["read", "write", "read_write"]
+
+
+@dataclass(frozen=True)
+class FunctionDefinition:
+    name: str
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    description: str
+    tables: dict[str, TableAccess] = field(default_factory=dict)
+    """Table name → access level; drives both IAM grants and environment."""
+    manage_connections: bool = False
+    """Needs ``execute-api:ManageConnections`` on this API's stage."""
+    invokes: tuple[str, ...] = ()
+    """Names of functions this one invokes asynchronously."""
+
+
+_HANDLERS = "serverless_app.chat.handlers"
+
+CONNECT_FUNCTION = FunctionDefinition(
+    name="websocket-connect",
+    handler=f"{_HANDLERS}.connect.handler",
+    memory_mb=256,
+    timeout_s=30,
+    description="$connect: records the connection, joins its rooms, schedules the welcome message",
+    tables={
+        CONNECTIONS_TABLE.name: "read_write",
+        ROOMS_TABLE.name: "read_write",
+    },
+    invokes=("websocket-welcome",),
+)
+DISCONNECT_FUNCTION = FunctionDefinition(
+    name="websocket-disconnect",
+    handler=f"{_HANDLERS}.disconnect.handler",
+    memory_mb=256,
+    timeout_s=30,
+    description="$disconnect: removes the connection and its room memberships, announces departures",
+    tables={
+        CONNECTIONS_TABLE.name: "read_write",
+        ROOMS_TABLE.name: "read_write",
+    },
+    manage_connections=True,
+)
+DEFAULT_FUNCTION = FunctionDefinition(
+    name="websocket-default",
+    handler=f"{_HANDLERS}.default.handler",
+    memory_mb=512,
+    timeout_s=30,
+    description="$default: validates frames, stores messages, fans out to the room",
+    tables={
+        CONNECTIONS_TABLE.name: "read_write",
+        ROOMS_TABLE.name: "read_write",
+        MESSAGES_TABLE.name: "read_write",
+    },
+    manage_connections=True,
+)
+WELCOME_FUNCTION = FunctionDefinition(
+    name="websocket-welcome",
+    handler=f"{_HANDLERS}.welcome.handler",
+    memory_mb=256,
+    timeout_s=30,
+    description="Invoked asynchronously by $connect: waits until the connection is live, then welcomes it",
+    tables={
+        CONNECTIONS_TABLE.name: "read_write",
+        ROOMS_TABLE.name: "read_write",
+    },
+    manage_connections=True,
+)
+
+FUNCTIONS: tuple[FunctionDefinition, ...] = (
+    CONNECT_FUNCTION,
+    DISCONNECT_FUNCTION,
+    DEFAULT_FUNCTION,
+    WELCOME_FUNCTION,
+)
+
+
+def function_by_name(name: str) -> FunctionDefinition:
+    for function in FUNCTIONS:
+        if function.name == name:
+            return function
+    raise KeyError(name)
+
+
+# --- API Gateway --------------------------------------------------------------
+
+API_NAME = "chat-websocket-api"
+STAGE_NAME = "prod"
+ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+
+
+@dataclass(frozen=True)
+class RouteDefinition:
+    route_key: str
+    function: str
+
+
+ROUTES: tuple[RouteDefinition, ...] = (
+    RouteDefinition("$connect", CONNECT_FUNCTION.name),
+    RouteDefinition("$disconnect", DISCONNECT_FUNCTION.name),
+    RouteDefinition("$default", DEFAULT_FUNCTION.name),
+)
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """API Gateway WebSocket quotas (AWS defaults); the local runtime enforces them."""
+
+    max_message_bytes: int = 128 * 1024
+    max_frame_bytes: int = 32 * 1024
+    idle_timeout_s: float = 10 * 60
+    max_connection_s: float = 2 * 60 * 60
+    integration_timeout_s: float = 29.0
+    stage_rate_limit: float = 500.0
+    """Steady-state requests per second for the stage (set in the stack)."""
+    stage_burst_limit: int = 1000
+
+
+LIMITS = GatewayLimits()
+
+CONNECTION_TTL_SECONDS = int(LIMITS.max_connection_s) + 60
+"""Connection records expire just after API Gateway's 2 h maximum duration."""
+
+DEFAULT_MESSAGE_RETENTION_DAYS = 30
