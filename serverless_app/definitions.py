@@ -30,6 +30,7 @@ __all__ = [
     "RouteDefinition",
     "TableDefinition",
     "function_by_name",
+    "function_environment",
 ]
 
 AttributeType = Literal["S", "N", "B"]
@@ -256,3 +257,30 @@ CONNECTION_TTL_SECONDS = int(LIMITS.max_connection_s) + 60
 """Connection records expire just after API Gateway's 2 h maximum duration."""
 
 DEFAULT_MESSAGE_RETENTION_DAYS = 30
+
+
+AuthMode = Literal["token", "none"]
+DEFAULT_AUTH_MODE: AuthMode = "token"
+
+
+def function_environment(
+    function: FunctionDefinition,
+    *,
+    auth_mode: AuthMode = DEFAULT_AUTH_MODE,
+    message_retention_days: int = DEFAULT_MESSAGE_RETENTION_DAYS,
+) -> dict[str, str]:
+    """The environment variables a function gets, on AWS and in the local runtime alike.
+
+    The deployment adds what only it knows (e.g. ``TOKEN_SECRET_ARN``); the local
+    runtime adds endpoint overrides (``AWS_ENDPOINT_URL_*``) and dummy credentials.
+    """
+    tables_by_name = {table.name: table for table in TABLES}
+    environment = {tables_by_name[name].env_var: name for name in function.tables}
+    for invoked in function.invokes:
+        if invoked == WELCOME_FUNCTION.name:
+            environment[EnvVar.WELCOME_FUNCTION] = invoked
+    environment[EnvVar.MESSAGE_RETENTION_DAYS] = str(message_retention_days)
+    environment[EnvVar.CONNECTION_TTL_SECONDS] = str(CONNECTION_TTL_SECONDS)
+    environment[EnvVar.AUTH_MODE] = auth_mode
+    environment[EnvVar.LOG_LEVEL] = "INFO"
+    return environment
