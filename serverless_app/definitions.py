@@ -13,6 +13,7 @@ from typing import Literal
 
 __all__ = [
     "API_NAME",
+    "AUTHORIZER_IDENTITY_SOURCE",
     "CONNECTIONS_TABLE",
     "FUNCTIONS",
     "LIMITS",
@@ -22,6 +23,7 @@ __all__ = [
     "ROUTE_SELECTION_EXPRESSION",
     "STAGE_NAME",
     "TABLES",
+    "TOKEN_QUERY_PARAMETER",
     "EnvVar",
     "FunctionDefinition",
     "GatewayLimits",
@@ -86,6 +88,9 @@ class EnvVar:
     AUTH_MODE = "AUTH_MODE"
     TOKEN_SECRET_ARN = "TOKEN_SECRET_ARN"
     TOKEN_SECRET = "TOKEN_SECRET"  # local runtime only: the secret itself
+    TOKEN_ISSUER = "TOKEN_ISSUER"
+    TOKEN_AUDIENCE = "TOKEN_AUDIENCE"
+    JWKS_URL = "JWKS_URL"  # OIDC mode: verify an external issuer's RS256 tokens
     LOG_LEVEL = "LOG_LEVEL"
 
 
@@ -202,11 +207,21 @@ WELCOME_FUNCTION = FunctionDefinition(
     manage_connections=True,
 )
 
+AUTHORIZER_FUNCTION = FunctionDefinition(
+    name="websocket-authorizer",
+    handler=f"{_HANDLERS}.authorizer.handler",
+    memory_mb=256,
+    timeout_s=10,
+    description="REQUEST authorizer on $connect: verifies the signed token in the `token` query parameter",
+)
+"""Deployed only in ``token`` auth mode; reads its key from ``TOKEN_SECRET_ARN`` (AWS) or ``TOKEN_SECRET`` (local)."""
+
 FUNCTIONS: tuple[FunctionDefinition, ...] = (
     CONNECT_FUNCTION,
     DISCONNECT_FUNCTION,
     DEFAULT_FUNCTION,
     WELCOME_FUNCTION,
+    AUTHORIZER_FUNCTION,
 )
 
 
@@ -222,6 +237,8 @@ def function_by_name(name: str) -> FunctionDefinition:
 API_NAME = "chat-websocket-api"
 STAGE_NAME = "prod"
 ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+TOKEN_QUERY_PARAMETER = "token"
+AUTHORIZER_IDENTITY_SOURCE = f"route.request.querystring.{TOKEN_QUERY_PARAMETER}"
 
 
 @dataclass(frozen=True)
