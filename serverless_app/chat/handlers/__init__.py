@@ -1,0 +1,1 @@
+"""Lambda entry points: event → service → response. One module per function."""

@@ -1,0 +1,52 @@
+"""What one Lambda container builds once and reuses across invocations: clients, store, service."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from serverless_app.chat.fanout import ConnectionsApi
+from serverless_app.chat.log import configure_logging
+from serverless_app.chat.service import ChatService
+from serverless_app.chat.settings import Settings
+from serverless_app.chat.store import ChatStore
+
+__all__ = ["connections_api", "dynamodb_client", "lambda_client", "service", "settings"]
+
+
+@cache
+def settings() -> Settings:
+    configure_logging()
+    return Settings.from_env()
+
+
+@cache
+def dynamodb_client() -> Any:
+    return boto3.client(
+        "dynamodb",
+        config=Config(
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=2,
+            read_timeout=5,
+            max_pool_connections=settings().fanout_concurrency,
+        ),
+    )
+
+
+@cache
+def lambda_client() -> Any:
+    return boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+@cache
+def service() -> ChatService:
+    return ChatService(ChatStore(dynamodb_client(), settings()), settings(), clock=time.time)
+
+
+@cache
+def connections_api(endpoint: str) -> ConnectionsApi:
+    return ConnectionsApi(endpoint, concurrency=settings().fanout_concurrency)

@@ -1,0 +1,53 @@
+"""The handlers' configuration, read once per container from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from serverless_app.definitions import (
+    CONNECTION_TTL_SECONDS,
+    CONNECTIONS_TABLE,
+    DEFAULT_MESSAGE_RETENTION_DAYS,
+    MESSAGES_TABLE,
+    ROOMS_TABLE,
+    EnvVar,
+)
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    connections_table: str = CONNECTIONS_TABLE.name
+    messages_table: str = MESSAGES_TABLE.name
+    rooms_table: str = ROOMS_TABLE.name
+    welcome_function: str | None = None
+    message_retention_s: int = DEFAULT_MESSAGE_RETENTION_DAYS * 86400
+    connection_ttl_s: int = CONNECTION_TTL_SECONDS
+    auth_mode: str = "token"
+    default_room: str = "general"
+    max_rooms_per_connection: int = 20
+    message_rate_per_s: float = 5.0
+    """Steady sendMessage rate per connection (token bucket refill)."""
+    message_burst: int = 20
+    """Bucket size: this many messages may be sent back to back."""
+    typing_interval_s: float = 1.0
+    """At most one typing event per connection per this many seconds is relayed."""
+    history_default_limit: int = 50
+    fanout_concurrency: int = 32
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            connections_table=env.get(EnvVar.CONNECTIONS_TABLE, CONNECTIONS_TABLE.name),
+            messages_table=env.get(EnvVar.MESSAGES_TABLE, MESSAGES_TABLE.name),
+            rooms_table=env.get(EnvVar.ROOMS_TABLE, ROOMS_TABLE.name),
+            welcome_function=env.get(EnvVar.WELCOME_FUNCTION) or None,
+            message_retention_s=int(env.get(EnvVar.MESSAGE_RETENTION_DAYS, DEFAULT_MESSAGE_RETENTION_DAYS))
+            * 86400,
+            connection_ttl_s=int(env.get(EnvVar.CONNECTION_TTL_SECONDS, CONNECTION_TTL_SECONDS)),
+            auth_mode=env.get(EnvVar.AUTH_MODE, "token"),
+        )
