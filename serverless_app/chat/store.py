@@ -354,15 +354,13 @@ class ChatStore:
         Without ``after``: the newest ``limit`` messages older than ``before`` (if given).
         With ``after``: the oldest ``limit`` messages newer than ``after``.
         """
-        names = {"#room": "room", "#ts": "timestamp", "#ttl": "ttl"}
+        names = {"#room": "room", "#ttl": "ttl"}
         values: dict[str, Any] = {":room": room, ":now": int(now)}
         condition = "#room = :room"
-        if after is not None:
-            condition += " AND #ts > :cursor"
-            values[":cursor"] = after
-        elif before is not None:
-            condition += " AND #ts < :cursor"
-            values[":cursor"] = before
+        if after is not None or before is not None:
+            condition += " AND #ts > :cursor" if after is not None else " AND #ts < :cursor"
+            names["#ts"] = "timestamp"
+            values[":cursor"] = after if after is not None else before
         messages, more = self._query_messages(
             {
                 "TableName": self._messages,
@@ -382,11 +380,12 @@ class ChatStore:
         self, user_id: str, *, limit: int, now: float, before: str | None = None
     ) -> tuple[list[StoredMessage], bool]:
         """A user's messages across rooms, newest first, through ``user-timestamp-index``."""
-        names = {"#user": "user_id", "#ts": "timestamp", "#ttl": "ttl"}
+        names = {"#user": "user_id", "#ttl": "ttl"}
         values: dict[str, Any] = {":user": user_id, ":now": int(now)}
         condition = "#user = :user"
         if before is not None:
             condition += " AND #ts < :cursor"
+            names["#ts"] = "timestamp"
             values[":cursor"] = before
         return self._query_messages(
             {

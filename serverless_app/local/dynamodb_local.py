@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,16 +178,20 @@ def start_dynamodb_local(
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
         command += ["-sharedDb", "-dbPath", str(data_dir)]
+    # stderr goes to a file, not a pipe: an unread pipe could fill up and stall Java.
+    stderr_log = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        command, cwd=jar_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        command, cwd=jar_dir, stdout=subprocess.DEVNULL, stderr=stderr_log, start_new_session=True
     )
+    stderr_log.close()  # the child holds its own descriptor
     local = DynamoDBLocal(process=process, port=port, host=host)
     client = dynamodb_client(local.endpoint_url)
     deadline = time.monotonic() + startup_timeout_s
     while True:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise SetupError(f"DynamoDB Local exited with code {process.returncode}: {stderr.strip()[-500:]}")
+            raise SetupError(
+                f"DynamoDB Local exited with code {process.returncode}: is Java 17+ installed and the port free?"
+            )
         try:
             client.list_tables(Limit=1)
             return local

@@ -1,0 +1,124 @@
+"""Fixtures for the chat core: the store and service on DynamoDB Local, handlers wired to a recording @connections API."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from serverless_app.chat import container
+from serverless_app.chat.service import ChatService
+from serverless_app.chat.settings import Settings
+from serverless_app.chat.store import ChatStore
+from serverless_app.local.dynamodb_local import DynamoDBLocal
+from tests.chat.connections_double import ConnectionsDouble, running_connections_double
+
+
+class Clock:
+    """A controllable clock: starts at real time, moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(auth_mode="none")
+
+
+@pytest.fixture
+def store(ddb: Any, settings: Settings) -> ChatStore:
+    return ChatStore(ddb, settings)
+
+
+@pytest.fixture
+def service(store: ChatStore, settings: Settings, clock: Clock) -> ChatService:
+    return ChatService(store, settings, clock=clock)
+
+
+@pytest.fixture
+def connections() -> Iterator[ConnectionsDouble]:
+    with running_connections_double() as double:
+        yield double
+
+
+@pytest.fixture
+def lambda_env(
+    aws_env: DynamoDBLocal, ddb: Any, connections: ConnectionsDouble, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ConnectionsDouble]:
+    """The handlers' environment: tables on DynamoDB Local, @connections on the recording double."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", connections.url)
+    monkeypatch.delenv("WELCOME_FUNCTION", raising=False)
+    for built in (
+        container.settings,
+        container.dynamodb_client,
+        container.service,
+        container.connections_api,
+    ):
+        built.cache_clear()
+    yield connections
+    for built in (
+        container.settings,
+        container.dynamodb_client,
+        container.service,
+        container.connections_api,
+    ):
+        built.cache_clear()
+
+
+_ids = itertools.count(1)
+
+
+def connection_id() -> str:
+    """An id shaped like API Gateway's (base64, may end in '=')."""
+    return f"Conn{next(_ids):08d}AbC="
+
+
+def ws_event(
+    route: str,
+    connection: str,
+    *,
+    body: str | None = None,
+    query: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+    context: dict[str, Any] = {
+        "routeKey": route,
+        "eventType": event_type,
+        "connectionId": connection,
+        "requestId": f"req-{next(_ids)}",
+        "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+        "stage": "prod",
+        "apiId": "abc123",
+        "connectedAt": int(time.time() * 1000),
+        "requestTimeEpoch": int(time.time() * 1000),
+        "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+    }
+    if authorizer is not None:
+        context["authorizer"] = authorizer
+    event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
+    if body is not None:
+        event["body"] = body
+    if query is not None:
+        event["queryStringParameters"] = query
+    return event
+
+
+@pytest.fixture
+def make_event() -> Callable[..., dict[str, Any]]:
+    return ws_event
