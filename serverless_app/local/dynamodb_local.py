@@ -179,11 +179,10 @@ def start_dynamodb_local(
         data_dir.mkdir(parents=True, exist_ok=True)
         command += ["-sharedDb", "-dbPath", str(data_dir)]
     # stderr goes to a file, not a pipe: an unread pipe could fill up and stall Java.
-    stderr_log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        command, cwd=jar_dir, stdout=subprocess.DEVNULL, stderr=stderr_log, start_new_session=True
-    )
-    stderr_log.close()  # the child holds its own descriptor
+    with tempfile.TemporaryFile() as stderr_log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            command, cwd=jar_dir, stdout=subprocess.DEVNULL, stderr=stderr_log, start_new_session=True
+        )
     local = DynamoDBLocal(process=process, port=port, host=host)
     client = dynamodb_client(local.endpoint_url)
     deadline = time.monotonic() + startup_timeout_s
