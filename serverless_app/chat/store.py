@@ -138,7 +138,7 @@ class ChatStore:
         if previous is None:
             condition = "attribute_exists(#id) AND attribute_not_exists(#at)"
         else:
-            condition = "#at = :previous"
+            condition = "attribute_exists(#id) AND #at = :previous"
             values[":previous"] = _serializer.serialize(_millis(previous.at))
         self._conditional_update(
             self._connections,
