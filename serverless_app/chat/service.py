@@ -234,7 +234,7 @@ class ChatService:
         rate, burst = self._settings.message_rate_per_s, self._settings.message_burst
         current = record
         for _ in range(8):
-            now = self._clock()
+            now = round(self._clock(), 3)  # the bucket's time is stored in whole milliseconds
             previous = current.bucket
             if previous is None:
                 tokens = float(burst)
