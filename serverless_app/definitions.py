@@ -24,6 +24,7 @@ __all__ = [
     "STAGE_NAME",
     "TABLES",
     "TOKEN_QUERY_PARAMETER",
+    "TOKEN_SECRET_NAME",
     "EnvVar",
     "FunctionDefinition",
     "GatewayLimits",
@@ -239,6 +240,8 @@ STAGE_NAME = "prod"
 ROUTE_SELECTION_EXPRESSION = "$request.body.action"
 TOKEN_QUERY_PARAMETER = "token"
 AUTHORIZER_IDENTITY_SOURCE = f"route.request.querystring.{TOKEN_QUERY_PARAMETER}"
+TOKEN_SECRET_NAME = "websocket-token-secret"
+"""Secrets Manager secret holding the token signing key (``token`` auth mode on AWS)."""
 
 
 @dataclass(frozen=True)
