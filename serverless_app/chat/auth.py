@@ -13,7 +13,15 @@ from typing import Any
 
 import jwt
 
-__all__ = ["AUDIENCE", "ISSUER", "InvalidToken", "TokenClaims", "mint_token", "verify_token"]
+__all__ = [
+    "AUDIENCE",
+    "ISSUER",
+    "InvalidToken",
+    "TokenClaims",
+    "claims_from_payload",
+    "mint_token",
+    "verify_token",
+]
 
 ISSUER = "wschat"
 AUDIENCE = "wschat"
@@ -66,10 +74,15 @@ def verify_token(
         )
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from None
+    return claims_from_payload(claims)
+
+
+def claims_from_payload(claims: dict[str, Any]) -> TokenClaims:
+    """The identity in a verified token: ``sub`` must be a valid user id."""
     user_id = claims.get("sub")
     if not isinstance(user_id, str) or not _USER.fullmatch(user_id):
         raise InvalidToken("token subject is not a valid user id")
-    name = claims.get("name")
+    name = claims.get("name") or claims.get("cognito:username") or claims.get("preferred_username")
     return TokenClaims(
         user_id=user_id, name=name if isinstance(name, str) else None, expires_at=int(claims["exp"])
     )

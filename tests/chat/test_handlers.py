@@ -320,7 +320,7 @@ SECRET = "s" * 64
 @pytest.fixture
 def token_secret(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("TOKEN_SECRET", SECRET)
-    authorizer._secret.cache_clear()
+    authorizer._verifier.cache_clear()
     return SECRET
 
 
