@@ -1,0 +1,71 @@
+"""The environment each function's workers get in the local runtime.
+
+On top of :func:`serverless_app.definitions.function_environment` (identical on AWS), the local
+runtime points the AWS SDK at local endpoints through botocore's per-service ``AWS_ENDPOINT_URL_*``
+variables, so the handlers run unmodified: DynamoDB at DynamoDB Local (or the recording proxy in front
+of it), Lambda ``Invoke`` and the ``@connections`` management API at the local gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from serverless_app.definitions import (
+    AUTHORIZER_FUNCTION,
+    STAGE_NAME,
+    AuthMode,
+    EnvVar,
+    FunctionDefinition,
+    function_environment,
+)
+from serverless_app.local.lambda_runtime import REGION, REPO_ROOT
+
+__all__ = ["DUMMY_CREDENTIALS", "local_environments"]
+
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+"""DynamoDB Local and the local gateway check no signatures, but botocore refuses to sign without keys."""
+
+
+def local_environments(
+    *,
+    functions: Sequence[FunctionDefinition],
+    auth_mode: AuthMode,
+    dynamodb_endpoint: str,
+    gateway_url: str,
+    token_secret: str | None,
+    message_retention_days: int = 30,
+) -> dict[str, dict[str, str]]:
+    """Function name → its complete environment in the local runtime.
+
+    Only the authorizer gets ``TOKEN_SECRET``, and only in ``token`` mode (on AWS it reads the secret
+    from Secrets Manager through ``TOKEN_SECRET_ARN``).
+    """
+    gateway = gateway_url.rstrip("/")
+    environments: dict[str, dict[str, str]] = {}
+    for function in functions:
+        environment = function_environment(
+            function, auth_mode=auth_mode, message_retention_days=message_retention_days
+        )
+        environment.update(DUMMY_CREDENTIALS)
+        environment.update(
+            {
+                "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint.rstrip("/"),
+                "AWS_ENDPOINT_URL_LAMBDA": gateway,
+                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{gateway}/{STAGE_NAME}",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+                "PYTHONPATH": str(REPO_ROOT),
+            }
+        )
+        if auth_mode == "token" and token_secret is not None and function.name == AUTHORIZER_FUNCTION.name:
+            environment[EnvVar.TOKEN_SECRET] = token_secret
+        environments[function.name] = environment
+    return environments
