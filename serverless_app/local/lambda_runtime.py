@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,7 @@ class LambdaRuntime:
         python: str = sys.executable,
         log_events: bool = False,
         handler_overrides: Mapping[str, str] | None = None,
+        reload_interval_s: float = RELOAD_CHECK_INTERVAL_S,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -200,11 +201,13 @@ class LambdaRuntime:
         self.source_roots = tuple(Path(root) for root in source_roots)
         self.python = python
         self.log_events = log_events
+        self.reload_interval_s = reload_interval_s
         self.handler_overrides: dict[str, str] = dict(handler_overrides or {})
         """Function name → handler string to run instead of the definition's (tests use this)."""
         self._pools: dict[str, _Pool] = {}
         self._watcher: _SourceWatcher | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._async_invocations: set[asyncio.Task[Any]] = set()
+        self._reaping: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -215,19 +218,22 @@ class LambdaRuntime:
         self._loop = asyncio.get_running_loop()
         self._stopped = False
         if self.reload and self._watcher is None:
-            self._watcher = _SourceWatcher(self.source_roots)
+            self._watcher = _SourceWatcher(self.source_roots, self.reload_interval_s)
 
     async def stop(self) -> None:
-        """Kill every worker and drop queued async invocations. Idempotent."""
+        """Drop queued and running async invocations, kill every worker and reap it. Idempotent."""
         self._stopped = True
-        tasks = [task for task in self._background if not task.done()]
-        for task in tasks:
+        invocations = list(self._async_invocations)
+        for task in invocations:
             task.cancel()
+        await asyncio.gather(*invocations, return_exceptions=True)
         workers = [worker for pool in self._pools.values() for worker in pool.workers]
         for pool in self._pools.values():
             pool.idle.clear()
             pool.workers.clear()
-        await asyncio.gather(*tasks, *(worker.kill() for worker in workers), return_exceptions=True)
+        await asyncio.gather(*(worker.kill() for worker in workers), return_exceptions=True)
+        while self._reaping:
+            await asyncio.gather(*list(self._reaping), return_exceptions=True)
 
     # --- invoking ----------------------------------------------------------------
 
@@ -253,15 +259,18 @@ class LambdaRuntime:
         except RuntimeError:
             loop = None
         if loop is not None and (self._loop is None or loop is self._loop):
-            task = loop.create_task(coroutine)
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._schedule(coroutine)
         elif self._loop is not None:  # called from another thread
-            asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+            self._loop.call_soon_threadsafe(self._schedule, coroutine)
         else:
             coroutine.close()
             raise LocalRuntimeError("invoke_async needs a running event loop: call start() first")
         return request_id
+
+    def _schedule(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._async_invocations.add(task)
+        task.add_done_callback(self._async_invocations.discard)
 
     async def _invoke_logged(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
         try:
@@ -392,7 +401,7 @@ class LambdaRuntime:
         if self._watcher is None:
             if not self.reload:
                 return 0
-            self._watcher = _SourceWatcher(self.source_roots)
+            self._watcher = _SourceWatcher(self.source_roots, self.reload_interval_s)
         generation = self._watcher.poll()
         stale = [worker for worker in pool.idle if worker.generation != generation]
         if stale:
@@ -420,8 +429,8 @@ class LambdaRuntime:
     def _retire(self, pool: _Pool, worker: _Worker) -> None:
         pool.workers.discard(worker)
         task = asyncio.get_running_loop().create_task(worker.kill())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._reaping.add(task)
+        task.add_done_callback(self._reaping.discard)
 
     def _worker_environment(self, definition: FunctionDefinition) -> dict[str, str]:
         """The function's environment plus what Lambda itself sets; nothing from this process leaks in."""
