@@ -1,0 +1,184 @@
+"""The whole local stack in one async context manager: DynamoDB Local, proxy, Lambda runtime, gateway.
+
+    async with run_local_stack(port=0, in_memory=True) as stack:
+        stack.ws_url, stack.http_url, stack.dynamodb_endpoint, stack.stats()
+
+Used by ``wschat serve``, the tests and the benchmarks. Everything it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import secrets
+import socket
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from serverless_app.definitions import (
+    AUTHORIZER_FUNCTION,
+    FUNCTIONS,
+    LIMITS,
+    STAGE_NAME,
+    AuthMode,
+    FunctionDefinition,
+    GatewayLimits,
+)
+from serverless_app.local.dynamodb_local import (
+    REPO_ROOT,
+    DynamoDBLocal,
+    create_tables,
+    dynamodb_client,
+    start_dynamodb_local,
+)
+from serverless_app.local.errors import SetupError
+from serverless_app.local.gateway import Gateway
+
+__all__ = ["LocalStack", "bind_socket", "run_local_stack"]
+
+
+@dataclass
+class LocalStack:
+    """What a running stack exposes."""
+
+    host: str
+    port: int
+    dynamodb_endpoint: str
+    """DynamoDB Local itself (for ``aws dynamodb ... --endpoint-url``); handlers go through the proxy."""
+    gateway: Gateway
+    runtime: Any
+    proxy: Any
+    token_secret: str | None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/{self.gateway.stage}"
+
+    @property
+    def connections_url(self) -> str:
+        return f"{self.http_url}/{self.gateway.stage}"
+
+    def stats(self) -> dict[str, Any]:
+        return self.gateway.snapshot()
+
+
+def bind_socket(host: str, port: int, *, what: str = "the gateway", option: str = "--port") -> socket.socket:
+    """A listening-ready socket on ``host:port`` (0 = any free port), or one clear :class:`SetupError`."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise SetupError(
+                f"Port {port} for {what} is taken on {host}: stop what uses it or pass {option} <free port>."
+            ) from None
+        raise SetupError(f"Cannot listen on {host}:{port} for {what}: {error.strerror}.") from None
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def run_local_stack(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    dynamodb_endpoint: str | None = None,
+    dynamodb_port: int | None = None,
+    data_dir: Path | None = None,
+    in_memory: bool = True,
+    auth_mode: AuthMode = "none",
+    log_events: bool = False,
+    limits: GatewayLimits = LIMITS,
+    max_concurrency: int = 8,
+    functions: Sequence[FunctionDefinition] = FUNCTIONS,
+    routes: Mapping[str, str] | None = None,
+    handler_overrides: Mapping[str, str] | None = None,
+    token_secret: str | None = None,
+    reload: bool = True,
+    static_dir: Path | None = REPO_ROOT / "web",
+    max_outbound_bytes: int = 1024 * 1024,
+    slow_consumer_timeout_s: float = 10.0,
+) -> AsyncIterator[LocalStack]:
+    """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway."""
+    from serverless_app.local.dynamodb_proxy import DynamoDBProxy
+    from serverless_app.local.lambda_api import add_lambda_routes
+    from serverless_app.local.lambda_runtime import LambdaRuntime
+    from serverless_app.local.wiring import local_environments
+
+    sock = bind_socket(host, port)  # first: a taken port fails before Java starts
+    port = int(sock.getsockname()[1])
+    local: DynamoDBLocal | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(sock.close)
+        if dynamodb_endpoint is None:
+            local = await asyncio.to_thread(
+                start_dynamodb_local,
+                port=dynamodb_port,
+                data_dir=None if in_memory else (data_dir or REPO_ROOT / ".wschat" / "dynamodb"),
+            )
+            stack.callback(local.stop)
+            dynamodb_endpoint = local.endpoint_url
+        await asyncio.to_thread(create_tables, dynamodb_client(dynamodb_endpoint))
+
+        proxy = DynamoDBProxy(dynamodb_endpoint)
+        await proxy.start(host="127.0.0.1")
+        stack.push_async_callback(proxy.stop)
+
+        if auth_mode == "token" and token_secret is None:
+            token_secret = secrets.token_urlsafe(32)
+        runtime = LambdaRuntime(
+            functions=functions,
+            environments=local_environments(
+                functions=functions,
+                auth_mode=auth_mode,
+                dynamodb_endpoint=proxy.endpoint_url,
+                gateway_url=f"http://{host}:{port}",
+                token_secret=token_secret,
+            ),
+            max_concurrency=max_concurrency,
+            reload=reload,
+            log_events=log_events,
+            handler_overrides=handler_overrides,
+        )
+        await runtime.start()
+        stack.push_async_callback(runtime.stop)
+
+        gateway = Gateway(
+            runtime,
+            stage=STAGE_NAME,
+            routes=routes,
+            authorizer_function=AUTHORIZER_FUNCTION.name if auth_mode == "token" else None,
+            limits=limits,
+            static_dir=static_dir,
+            dynamodb_proxy=proxy,
+            max_outbound_bytes=max_outbound_bytes,
+            slow_consumer_timeout_s=slow_consumer_timeout_s,
+        )
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        add_lambda_routes(app, runtime)
+        gateway.install(app)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=5.0)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        stack.push_async_callback(gateway.shutdown)  # runs first: $disconnect while the runtime lives
+        await web.SockSite(runner, sock).start()
+        yield LocalStack(
+            host=host,
+            port=port,
+            dynamodb_endpoint=dynamodb_endpoint,
+            gateway=gateway,
+            runtime=runtime,
+            proxy=proxy,
+            token_secret=token_secret,
+        )
