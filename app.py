@@ -1,0 +1,24 @@
+#!/usr/bin/env python3
+"""CDK app: ``npx cdk synth WebSocketChatStack`` (add ``-c auth=none`` for an open ``$connect``).
+
+cdk-nag's AwsSolutions checks run on every synthesis (``-c nag=false`` skips them): they take
+about a second, and a finding that is neither fixed nor suppressed with a reason fails the
+synthesis, so nothing unreviewed reaches a deployment. The stack is environment-agnostic
+(no ``env``): synthesis needs neither AWS credentials nor network.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from serverless_app.stacks.websocket_chat_stack import WebSocketChatStack
+
+app = cdk.App()
+
+WebSocketChatStack(app, "WebSocketChatStack")
+
+if app.node.try_get_context("nag") not in ("false", False):
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+
+app.synth()

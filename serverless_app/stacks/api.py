@@ -1,0 +1,170 @@
+"""The WebSocket API, its ``prod`` stage and routes, built from ``definitions``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jsii
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from serverless_app.definitions import (
+    API_NAME,
+    AUTHORIZER_FUNCTION,
+    AUTHORIZER_IDENTITY_SOURCE,
+    LIMITS,
+    ROUTE_SELECTION_EXPRESSION,
+    ROUTES,
+    STAGE_NAME,
+    RouteDefinition,
+)
+
+__all__ = ["CONNECT_ROUTE", "ApiGatewayCloudWatchRole", "ChatWebSocketApi"]
+
+CONNECT_ROUTE = "$connect"
+"""The only route API Gateway lets an authorizer guard."""
+
+_ROUTE_IDS = {"$connect": "Connect", "$disconnect": "Disconnect", "$default": "Default"}
+
+
+class ChatWebSocketApi(Construct):
+    """``chat-websocket-api`` with one Lambda proxy integration per route and an auto-deployed stage.
+
+    The stage throttles every route to ``LIMITS.stage_rate_limit``/``stage_burst_limit`` and writes
+    access logs to ``access_log_group``. With ``authorizer_function`` the ``$connect`` route gets a
+    Lambda REQUEST authorizer reading the ``token`` query parameter; without it ``$connect`` is open.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handlers: Mapping[str, lambda_.IFunction],
+        authorizer_function: lambda_.IFunction | None,
+        routes: Sequence[RouteDefinition] = ROUTES,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.authorizer: authorizers.WebSocketLambdaAuthorizer | None = None
+        if authorizer_function is not None:
+            self.authorizer = authorizers.WebSocketLambdaAuthorizer(
+                "Authorizer",
+                authorizer_function,
+                authorizer_name=AUTHORIZER_FUNCTION.name,
+                identity_source=[AUTHORIZER_IDENTITY_SOURCE],
+            )
+
+        self.api = apigwv2.WebSocketApi(
+            self,
+            "Api",
+            api_name=API_NAME,
+            description="wschat: real-time chat over WebSocket",
+            route_selection_expression=ROUTE_SELECTION_EXPRESSION,
+        )
+        self.routes: dict[str, apigwv2.WebSocketRoute] = {}
+        for route in routes:
+            route_id = _ROUTE_IDS.get(route.route_key) or route.route_key.strip("$").title()
+            self.routes[route.route_key] = self.api.add_route(
+                route.route_key,
+                integration=integrations.WebSocketLambdaIntegration(
+                    f"{route_id}Integration", handlers[route.function]
+                ),
+                authorizer=self.authorizer if route.route_key == CONNECT_ROUTE else None,
+            )
+            if route.route_key != CONNECT_ROUTE:
+                NagSuppressions.add_resource_suppressions(
+                    self.routes[route.route_key],
+                    [
+                        NagPackSuppression(
+                            id="AwsSolutions-APIG4",
+                            reason="API Gateway WebSocket APIs only accept an authorizer on $connect; "
+                            "later routes run on a connection that $connect already authorized.",
+                        )
+                    ],
+                    apply_to_children=True,
+                )
+
+        self.access_log_group = logs.LogGroup(
+            self,
+            "AccessLogs",
+            log_group_name=f"/aws/apigateway/{API_NAME}/{STAGE_NAME}/access",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.stage = apigwv2.WebSocketStage(
+            self,
+            "Stage",
+            web_socket_api=self.api,
+            stage_name=STAGE_NAME,
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=LIMITS.stage_rate_limit, burst_limit=LIMITS.stage_burst_limit
+            ),
+            access_log_settings=_AccessLogSettings(self.access_log_group),
+        )
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """Access logs to a log group in the stage's default format (source IP, route, status, request id)."""
+
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigateway.AccessLogFormat | None:
+        return None
+
+
+class ApiGatewayCloudWatchRole(Construct):
+    """The account-level role API Gateway needs before a WebSocket stage may write logs to CloudWatch.
+
+    This is a per-account, per-region setting (``AWS::ApiGateway::Account``) shared by every REST and
+    WebSocket API; it is what ``RestApi(cloud_watch_role=True)`` creates for REST APIs. The role is
+    retained on stack deletion because other APIs of the account may depend on it.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="Lets API Gateway write access and execution logs to CloudWatch Logs",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
+            ],
+        )
+        self.role.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.account = apigateway.CfnAccount(self, "Account", cloud_watch_role_arn=self.role.role_arn)
+        self.account.apply_removal_policy(RemovalPolicy.RETAIN)
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="AmazonAPIGatewayPushToCloudWatchLogs is the AWS-documented policy for API "
+                    "Gateway's account-wide logging role, which serves every API of the account and "
+                    "so cannot be scoped to this one.",
+                    applies_to=[
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AmazonAPIGatewayPushToCloudWatchLogs"
+                    ],
+                )
+            ],
+        )

@@ -1,0 +1,95 @@
+"""Lambda functions, built from ``definitions.FUNCTIONS``: each with its own role and log group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from serverless_app.definitions import FunctionDefinition
+from serverless_app.stacks.database import construct_id_for
+
+__all__ = ["RUNTIME", "ChatFunctions"]
+
+RUNTIME = lambda_.Runtime.PYTHON_3_11
+"""The runtime the seed specifies; the asset is pure Python, so any architecture works."""
+
+
+class ChatFunctions(Construct):
+    """One Lambda function per definition, sharing one code asset.
+
+    Every function gets an explicit execution role that may only write to its own log group
+    (no ``AWSLambdaBasicExecutionRole``: that managed policy allows writing to every log group);
+    the parent stack adds the table, API and invoke grants. ``functions``, ``roles`` and
+    ``log_groups`` map function names (as in ``definitions``) to the resources.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        definitions: Sequence[FunctionDefinition],
+        code: lambda_.Code,
+        environments: Mapping[str, Mapping[str, str]],
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        for definition in definitions:
+            name = construct_id_for(definition.name)
+            log_group = logs.LogGroup(
+                self,
+                f"{name}LogGroup",
+                log_group_name=f"/aws/lambda/{definition.name}",
+                retention=log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            role = iam.Role(
+                self,
+                f"{name}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Execution role of {definition.name}",
+            )
+            log_group.grant_write(role)
+            function = lambda_.Function(
+                self,
+                f"{name}Function",
+                function_name=definition.name,
+                description=definition.description,
+                runtime=RUNTIME,
+                architecture=architecture,
+                handler=definition.handler,
+                code=code,
+                memory_size=definition.memory_mb,
+                timeout=Duration.seconds(definition.timeout_s),
+                environment=dict(environments[definition.name]),
+                role=role,
+                log_group=log_group,
+            )
+            NagSuppressions.add_resource_suppressions(
+                function,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-L1",
+                        reason="The specification pins Python 3.11; the asset and its tests target it.",
+                    )
+                ],
+            )
+            self.functions[definition.name] = function
+            self.roles[definition.name] = role
+            self.log_groups[definition.name] = log_group
+
+    def __getitem__(self, name: str) -> lambda_.Function:
+        return self.functions[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.functions
