@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from serverless_app.definitions import CONNECT_FUNCTION, WELCOME_FUNCTION
+from serverless_app.local.dynamodb_local import DynamoDBLocal
+from serverless_app.local.dynamodb_proxy import DynamoDBProxy
 from serverless_app.local.lambda_api import add_lambda_routes, parse_function_name
 from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.wiring import local_environments
@@ -186,3 +190,68 @@ def test_function_names_parse_like_lambda() -> None:
     arn = "arn:aws:lambda:us-east-1:000000000000:function:websocket-welcome"
     assert parse_function_name(arn) == ("websocket-welcome", None)
     assert parse_function_name(arn + ":prod") == ("websocket-welcome", "prod")
+
+
+def test_real_connect_handler_runs_end_to_end_on_local_services(dynamodb_local: DynamoDBLocal) -> None:
+    """The real $connect handler, in a worker, writes via the proxy to DynamoDB Local and invokes welcome."""
+    functions = [CONNECT_FUNCTION, WELCOME_FUNCTION]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    proxy = DynamoDBProxy(dynamodb_local.endpoint_url)
+    with loop_thread() as loop:
+        loop.run(proxy.start())
+        environments = local_environments(
+            functions=functions,
+            auth_mode="none",
+            dynamodb_endpoint=proxy.endpoint_url,
+            gateway_url=url,
+            token_secret=None,
+        )
+        runtime = LambdaRuntime(
+            functions=functions,
+            environments=environments,
+            reload=False,
+            handler_overrides={WELCOME_FUNCTION.name: "tests.local.fixtures.handlers.echo"},
+        )
+        app = web.Application()
+        add_lambda_routes(app, runtime)
+        runner = web.AppRunner(app, access_log=None)
+
+        async def start() -> None:
+            await runtime.start()
+            await runner.setup()
+            await web.SockSite(runner, listener).start()
+
+        loop.run(start())
+        try:
+            event = {
+                "requestContext": {
+                    "routeKey": "$connect",
+                    "eventType": "CONNECT",
+                    "connectionId": f"LocalRt{uuid.uuid4().hex[:8]}=",
+                    "requestId": "req-1",
+                    "domainName": "127.0.0.1",
+                    "stage": "prod",
+                    "apiId": "local",
+                    "connectedAt": 0,
+                    "requestTimeEpoch": 0,
+                    "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+                },
+                "queryStringParameters": {"user_id": "alice", "rooms": "general"},
+                "isBase64Encoded": False,
+            }
+            result = loop.run(runtime.invoke(CONNECT_FUNCTION.name, event))
+            assert result.ok, result.error
+            assert result.payload == {"statusCode": 200}
+            welcome_calls = eventually(
+                lambda: runtime.stats().get(WELCOME_FUNCTION.name, {}).get("invocations")
+            )
+            assert welcome_calls == 1
+            writes = sum(op["write_units"] for op in proxy.stats().values())
+            assert writes > 0
+        finally:
+            loop.run(runtime.stop())
+            loop.run(runner.cleanup())
+            loop.run(proxy.stop())
+            listener.close()
