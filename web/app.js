@@ -15,6 +15,8 @@ const TYPING_SEND_MS = 2000;
 const TYPING_SHOW_MS = 3000;
 const TYPING_RELAY_MS = 1100; // the server relays at most one typing event per second
 const RESEND_AFTER_MS = 8000; // an unacknowledged send is retried (same client_msg_id: idempotent)
+const SEND_RATE_PER_S = 5; // the server's sendMessage limit per connection (docs/protocol.md)
+const SEND_BURST = 20;
 const WELCOME_WAIT_MS = 5000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -65,7 +67,9 @@ const state = {
   retryAt: 0,
   welcomeTimer: null,
   holds: new Set(), // reasons not to (re)connect: "network", "debug"
-  outbox: new Map(), // client_msg_id -> {room, text, sentAt}
+  outbox: new Map(), // client_msg_id -> {room, text, sentAt}; sentAt 0: due
+  bucket: { tokens: 20, at: 0 }, // client-side pacing, see takeToken()
+  pumpTimer: null,
   lastTypingSent: 0,
   toastTimer: null,
 };
@@ -145,6 +149,7 @@ function addMessage(frame, source) {
     room.pending.delete(frame.client_msg_id);
     state.outbox.delete(frame.client_msg_id);
     pendingEl.remove();
+    pumpOutbox(); // the next queued message may go now
   }
   const el = messageElement(frame);
   const { items } = room;
@@ -387,7 +392,7 @@ function goOnline() {
   state.attempt = 0;
   setConn("online");
   for (const room of state.rooms.values()) syncRoom(room);
-  flushOutbox(true);
+  resendOutbox();
 }
 
 function onClosed(event) {
@@ -421,18 +426,48 @@ function send(frame) {
   return true;
 }
 
-function flushOutbox(all) {
+/** Spend one token of a bucket mirroring the server's send rate; false if none is left. */
+function takeToken() {
   const now = Date.now();
+  const bucket = state.bucket;
+  bucket.tokens = Math.min(SEND_BURST, bucket.tokens + ((now - bucket.at) / 1000) * SEND_RATE_PER_S);
+  bucket.at = now;
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+/**
+ * Send the outbox one message at a time, the next only once the previous is acknowledged:
+ * concurrent sends may be stored in any order (each is its own Lambda invocation), serial ones
+ * keep the order they were typed in. Paced by a bucket mirroring the server's rate limit. An
+ * entry unacknowledged for RESEND_AFTER_MS is sent again with the same client_msg_id, which the
+ * server stores and broadcasts at most once.
+ */
+function pumpOutbox() {
+  clearTimeout(state.pumpTimer);
+  state.pumpTimer = null;
+  if (!state.online) return;
   for (const [clientMsgId, entry] of state.outbox) {
     if (!state.rooms.has(entry.room)) {
       state.outbox.delete(clientMsgId);
       continue;
     }
-    if (!all && now - entry.sentAt < RESEND_AFTER_MS) continue;
-    if (send({ action: "sendMessage", room: entry.room, message: entry.text, client_msg_id: clientMsgId })) {
-      entry.sentAt = now;
+    if (entry.sentAt && Date.now() - entry.sentAt < RESEND_AFTER_MS) return; // in flight
+    if (!takeToken()) {
+      state.pumpTimer = setTimeout(pumpOutbox, 1000 / SEND_RATE_PER_S);
+      return;
     }
+    send({ action: "sendMessage", room: entry.room, message: entry.text, client_msg_id: clientMsgId });
+    entry.sentAt = Date.now();
+    return;
   }
+}
+
+/** Make every unacknowledged entry due again (after a reconnect or a refusal). */
+function resendOutbox() {
+  for (const entry of state.outbox.values()) entry.sentAt = 0;
+  pumpOutbox();
 }
 
 // --- frames from the server ----------------------------------------------------------------
@@ -511,7 +546,8 @@ function onError(frame) {
   if (frame.code === "rate_limited") {
     const wait = frame.retry_after_ms ?? 1000;
     toast(`Slow down: sending again in ${(wait / 1000).toFixed(1)} s`, "warn");
-    setTimeout(() => flushOutbox(true), wait);
+    state.bucket = { tokens: 0, at: Date.now() + wait };
+    setTimeout(resendOutbox, wait);
   } else if (frame.code === "unknown_connection") {
     toast("The server forgot this connection; reconnecting", "warn");
     state.ws?.close(4000, "unknown connection");
@@ -534,8 +570,7 @@ function sendMessage() {
   const clientMsgId = randomId();
   state.outbox.set(clientMsgId, { room: room.name, text, sentAt: 0 });
   addPending(room, clientMsgId, text);
-  const sent = send({ action: "sendMessage", room: room.name, message: text, client_msg_id: clientMsgId });
-  if (sent) state.outbox.get(clientMsgId).sentAt = Date.now();
+  pumpOutbox();
   ui.input.value = "";
   autoGrow();
   // Others hide our typing indicator when our message arrives: allow the next typing event as
@@ -683,7 +718,7 @@ function init() {
     state.attempt = 0;
     connect();
   });
-  setInterval(() => state.online && flushOutbox(false), RESEND_AFTER_MS / 2);
+  setInterval(pumpOutbox, RESEND_AFTER_MS / 2);
 
   const saved = sessionStorage.getItem(SESSION_KEY);
   if (saved) {
@@ -706,6 +741,10 @@ window.__wschat = {
     state.holds.add("debug");
     state.ws?.close(4000, "offline by debug hook");
     setConn("offline");
+  },
+  /** Send any frame as is (to see how the client shows the server's answer). */
+  sendRaw(frame) {
+    return send(frame);
   },
   goOnline() {
     state.holds.delete("debug");

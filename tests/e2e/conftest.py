@@ -1,0 +1,198 @@
+"""Browser end-to-end fixtures: the real local stack in a background thread, headless Chromium, chat pages.
+
+The stack is ``serverless_app.local.server.run_local_stack`` (auth mode ``none``, the session's
+in-memory DynamoDB Local, gateway on a free port), run on its own event loop in a thread so that
+Playwright's synchronous API can drive the browser from the test thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from serverless_app.local.dynamodb_local import DynamoDBLocal
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 15_000
+"""Upper bound of every wait on the page (cold Lambda workers on a busy two-core machine)."""
+
+
+class StackThread:
+    """``run_local_stack`` on its own event loop in a daemon thread; a context manager."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.stack: Any = None
+
+    async def _main(self) -> None:
+        from serverless_app.local.server import run_local_stack
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with run_local_stack(**self._options) as stack:
+                self.stack = stack
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as error:
+            self._error = error
+        finally:
+            self._ready.set()
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        if not self._ready.wait(timeout=180):
+            raise RuntimeError("the local stack did not start within 180 s")
+        if self._error is not None:
+            raise RuntimeError("the local stack failed to start") from self._error
+        return self.stack
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=60)
+        if self._error is not None:
+            raise RuntimeError("the local stack failed while stopping") from self._error
+
+
+@pytest.fixture(scope="session")
+def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    """The real local runtime (gateway, Lambda workers, static files from web/), auth mode none."""
+    pytest.importorskip(
+        "serverless_app.local.server", reason="serverless_app.local.server (run_local_stack) is missing"
+    )
+    with StackThread(
+        port=0,
+        auth_mode="none",
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        reload=False,
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (Playwright's own browser download does not work here)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class ChatPage:
+    """One signed-in user in one browser context, driven through the data-testid hooks."""
+
+    def __init__(self, page: Page, user: str) -> None:
+        self.page = page
+        self.user = user
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+
+    def hook(self, test_id: str) -> Locator:
+        return self.page.get_by_test_id(test_id)
+
+    @property
+    def messages(self) -> Locator:
+        """One element per message of the active room, pending ones included."""
+        return self.page.locator("[data-testid=messages] > *")
+
+    @property
+    def confirmed(self) -> Locator:
+        """Messages the server has stored (acknowledged or received)."""
+        return self.page.locator("[data-testid=messages] > :not(.pending)")
+
+    def sign_in(self, base_url: str, room: str) -> None:
+        self.page.goto(f"{base_url}/?rooms={room}")
+        self.hook("login-user").fill(self.user)
+        self.hook("login-submit").click()
+        self.expect_state("online")
+
+    def expect_state(self, state: str) -> None:
+        expect(self.hook("conn-state")).to_have_text(state, timeout=WAIT_MS)
+
+    def send(self, text: str) -> None:
+        """Type a message and press Enter."""
+        self.hook("message-input").fill(text)
+        self.hook("message-input").press("Enter")
+
+    def join(self, room: str) -> None:
+        self.hook("room-input").fill(room)
+        self.hook("room-join").click()
+        expect(self.hook(f"room-tab-{room}")).to_have_attribute("aria-current", "true", timeout=WAIT_MS)
+
+    def expect_messages(self, *expected: tuple[str, str]) -> None:
+        """Exactly these (user, text) messages, in this order, all stored."""
+        expect(self.confirmed).to_have_count(len(expected), timeout=WAIT_MS)
+        expect(self.messages).to_have_count(len(expected), timeout=WAIT_MS)
+        texts = self.page.locator("[data-testid=messages] [data-testid=message-text]")
+        users = self.page.locator("[data-testid=messages] [data-testid=message-user]")
+        expect(texts).to_have_text([text for _, text in expected], timeout=WAIT_MS)
+        expect(users).to_have_text([user for user, _ in expected], timeout=WAIT_MS)
+
+    def expect_presence(self, *users: str) -> None:
+        expect(self.page.locator("[data-testid=presence] > *")).to_have_text(list(users), timeout=WAIT_MS)
+
+    def record_connection_states(self) -> None:
+        """From now on, collect every text conn-state shows in window.__connLog."""
+        self.page.evaluate(
+            """() => {
+                const el = document.querySelector('[data-testid=conn-state]');
+                window.__connLog = [el.textContent];
+                new MutationObserver(() => window.__connLog.push(el.textContent))
+                    .observe(el, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
+
+    def connection_states(self) -> list[str]:
+        return list(self.page.evaluate("window.__connLog"))
+
+
+@pytest.fixture
+def room() -> str:
+    """A room name no other test uses."""
+    return f"room-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def open_chat(browser: Browser, local_stack: Any) -> Iterator[Callable[[str, str], ChatPage]]:
+    """Open a fresh browser context, sign ``user`` in to ``room``, wait until online."""
+    chats: list[ChatPage] = []
+
+    def open_(user: str, room: str) -> ChatPage:
+        context = browser.new_context(viewport={"width": 1100, "height": 700})
+        chat = ChatPage(context.new_page(), user)
+        chat.page.on("pageerror", lambda error: chat.errors.append(str(error)))
+        chat.page.on("dialog", lambda dialog: (chat.dialogs.append(dialog.message), dialog.dismiss()))
+        chats.append(chat)
+        chat.sign_in(local_stack.http_url, room)
+        return chat
+
+    yield open_
+    for chat in chats:
+        chat.page.context.close()
+    errors = {chat.user: chat.errors for chat in chats if chat.errors}
+    assert not errors, f"uncaught errors in the page: {errors}"

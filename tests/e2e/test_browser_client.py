@@ -1,0 +1,189 @@
+"""The browser client (web/) against the real local stack, in headless Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import WAIT_MS, ChatPage
+
+pytestmark = pytest.mark.browser
+
+OpenChat = Callable[[str, str], ChatPage]
+
+
+def test_two_users_in_a_room_see_both_messages_and_a_third_elsewhere_sees_none(
+    open_chat: OpenChat, room: str
+) -> None:
+    """Alice and Bob see both their messages in order; Carol, in another room, sees nothing."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    carol = open_chat("carol", f"{room}-other")
+
+    alice.send("hi bob")
+    bob.expect_messages(("alice", "hi bob"))
+    bob.hook("message-input").fill("hi alice")
+    bob.hook("send").click()  # the button sends too, not only Enter
+
+    for chat in (alice, bob):
+        chat.expect_messages(("alice", "hi bob"), ("bob", "hi alice"))
+    carol.send("anyone here?")
+    carol.expect_messages(("carol", "anyone here?"))
+    expect(carol.hook(f"room-tab-{room}")).to_have_count(0)
+    carol.expect_presence("carol")
+    alice.expect_messages(("alice", "hi bob"), ("bob", "hi alice"))
+
+
+def test_presence_list_follows_users_joining_and_leaving(open_chat: OpenChat, room: str) -> None:
+    """The presence list gains a user who joins and loses them when they leave or close the page."""
+    alice = open_chat("alice", room)
+    alice.expect_presence("alice")
+    bob = open_chat("bob", f"{room}-lobby")
+
+    bob.join(room)
+    alice.expect_presence("alice", "bob")
+    bob.expect_presence("alice", "bob")
+
+    bob.hook(f"room-leave-{room}").click()
+    alice.expect_presence("alice")
+    expect(bob.hook(f"room-tab-{room}")).to_have_count(0)
+
+    carol = open_chat("carol", room)
+    alice.expect_presence("alice", "carol")
+    carol.page.close()
+    alice.expect_presence("alice")
+
+
+def test_a_reload_recovers_the_history(open_chat: OpenChat, room: str) -> None:
+    """After a reload the user is still signed in and sees the room's history in order."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    for n in range(3):
+        alice.send(f"message {n}")
+    bob.expect_messages(*[("alice", f"message {n}") for n in range(3)])
+
+    bob.page.reload()
+
+    bob.expect_state("online")
+    bob.expect_messages(*[("alice", f"message {n}") for n in range(3)])
+    expect(bob.hook("me")).to_have_text("bob")
+
+
+def test_messages_sent_while_offline_are_recovered_exactly_once_in_order(
+    open_chat: OpenChat, room: str
+) -> None:
+    """Messages sent while Bob was disconnected arrive once each, in order, after he reconnects."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    alice.send("before")
+    bob.expect_messages(("alice", "before"))
+    bob.record_connection_states()
+
+    bob.page.evaluate("window.__wschat.goOffline()")
+    bob.expect_state("offline")
+    missed = [f"missed {n}" for n in range(5)]
+    for text in missed:
+        alice.send(text)
+    alice.expect_messages(("alice", "before"), *[("alice", text) for text in missed])
+    bob.expect_messages(("alice", "before"))
+
+    bob.page.evaluate("window.__wschat.goOnline()")
+    bob.expect_state("online")
+    bob.expect_messages(("alice", "before"), *[("alice", text) for text in missed])
+    alice.send("after")
+    bob.expect_messages(("alice", "before"), *[("alice", text) for text in missed], ("alice", "after"))
+    assert bob.connection_states()[-3:] == ["offline", "reconnecting", "online"]
+
+
+def test_a_connection_closed_by_the_server_reconnects_and_recovers(
+    open_chat: OpenChat, room: str, local_stack: Any
+) -> None:
+    """Bob's connection deleted through @connections comes back by itself and misses nothing."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    alice.send("one")
+    bob.expect_messages(("alice", "one"))
+    bob.record_connection_states()
+    connection_id = bob.page.evaluate("window.__wschat.connectionId")
+    management = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=local_stack.connections_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+    management.delete_connection(ConnectionId=connection_id)
+    alice.send("two")
+    alice.send("three")
+
+    bob.expect_messages(("alice", "one"), ("alice", "two"), ("alice", "three"))
+    bob.expect_state("online")
+    states = bob.connection_states()
+    assert "reconnecting" in states
+    assert set(states) <= {"connecting", "online", "reconnecting", "offline"}
+    expect(bob.page.locator("[data-testid=messages] > *")).to_have_count(3)
+    assert bob.page.evaluate("window.__wschat.connectionId") != connection_id
+
+
+def test_a_dropped_socket_reconnects_with_backoff(open_chat: OpenChat, room: str) -> None:
+    """A socket closed under the client goes reconnecting, then online, and sending works again."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    bob.record_connection_states()
+
+    bob.page.evaluate("window.__wschat.dropConnection()")
+    bob.expect_state("online")
+    bob.send("back again")
+
+    alice.expect_messages(("bob", "back again"))
+    assert bob.connection_states()[-2:] == ["reconnecting", "online"]
+
+
+def test_message_text_is_rendered_as_text_never_as_html(open_chat: OpenChat, room: str) -> None:
+    """Markup in a message shows literally; no element is created and no script runs."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    payloads = ["<img src=x onerror=alert(1)>", "<b>bold</b> & <script>alert(2)</script>"]
+    for text in payloads:
+        alice.send(text)
+
+    for chat in (alice, bob):
+        chat.expect_messages(*[("alice", text) for text in payloads])
+        expect(chat.page.locator("[data-testid=messages] img, [data-testid=messages] b")).to_have_count(0)
+        assert chat.dialogs == []
+
+
+def test_typing_indicator_shows_while_someone_types(open_chat: OpenChat, room: str) -> None:
+    """Alice sees "bob is typing…" while Bob types; it goes away when his message arrives."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+
+    bob.hook("message-input").press_sequentially("hello", delay=30)
+    expect(alice.hook("typing")).to_have_text("bob is typing…", timeout=WAIT_MS)
+    expect(bob.hook("typing")).to_have_text("")
+    bob.hook("message-input").press("Enter")
+
+    alice.expect_messages(("bob", "hello"))
+    expect(alice.hook("typing")).to_have_text("", timeout=WAIT_MS)
+
+
+def test_a_burst_of_sends_is_paced_and_delivered_once_each(open_chat: OpenChat, room: str) -> None:
+    """Thirty messages typed faster than the server's rate limit all arrive, once each, in order."""
+    alice, bob = open_chat("alice", room), open_chat("bob", room)
+    texts = [f"burst {n:02d}" for n in range(30)]
+    for text in texts:
+        alice.send(text)
+
+    bob.expect_messages(*[("alice", text) for text in texts])
+    alice.expect_messages(*[("alice", text) for text in texts])
+    expect(alice.hook("toast")).to_be_hidden()
+
+
+def test_error_frames_are_shown_without_interrupting_the_chat(open_chat: OpenChat, room: str) -> None:
+    """An error frame from the server appears as a notice; the connection stays online."""
+    alice = open_chat("alice", room)
+
+    alice.page.evaluate("window.__wschat.sendRaw({action: 'shout', room: 'x'})")
+
+    expect(alice.hook("toast")).to_contain_text("unknown_action", timeout=WAIT_MS)
+    alice.expect_state("online")
+    alice.send("still here")
+    alice.expect_messages(("alice", "still here"))
