@@ -414,7 +414,8 @@ class LambdaRuntime:
     def _take_idle(self, pool: _Pool, handler: str, generation: int) -> _Worker | None:
         while pool.idle:
             worker = pool.idle.pop()  # most recently used first, as Lambda tends to
-            if worker.handler == handler and worker.generation == generation:
+            alive = worker.process.returncode is None  # an idle worker may have been killed from outside
+            if alive and worker.handler == handler and worker.generation == generation:
                 return worker
             self._retire(pool, worker)
         return None
@@ -495,7 +496,8 @@ class LambdaRuntime:
     def stats(self) -> dict[str, Any]:
         """Per function: invocations, errors, timeouts, cold starts, worker counts, latency percentiles."""
         report: dict[str, Any] = {}
-        for name, pool in self._pools.items():
+        for name in self._functions:
+            pool = self._pools.get(name) or _Pool(self._functions[name], {}, asyncio.Semaphore(1))
             durations = sorted(pool.durations)
             report[name] = {
                 "invocations": pool.invocations,

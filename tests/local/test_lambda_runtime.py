@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -327,3 +329,35 @@ def test_empty_handler_round_trip_is_cheap() -> None:
     assert stats["invocations"] == 200 and stats["errors"] == 0 and stats["cold_starts"] == 1
     assert 0 < stats["p50_ms"] <= stats["p99_ms"] <= stats["max_ms"]
     print(f"empty handler round trip: p50 {stats['p50_ms']:.3f} ms, p99 {stats['p99_ms']:.3f} ms")
+
+
+def test_stats_list_every_function_even_before_its_first_invocation() -> None:
+    """stats() reports each known function, with zero counts until it runs."""
+    stats = run([ECHO, SLOW], lambda rt: asyncio.sleep(0, rt.stats()))
+    assert set(stats) == {"echo", "slow"}
+    assert stats["slow"]["invocations"] == 0 and stats["slow"]["p50_ms"] == 0.0
+
+
+def test_an_idle_worker_killed_from_outside_is_replaced_transparently() -> None:
+    """If a warm worker dies while idle, the next invocation quietly gets a fresh one."""
+
+    async def scenario(rt: LambdaRuntime) -> tuple[int, InvocationResult]:
+        pid = (await rt.invoke("echo", {})).payload["pid"]
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(200):  # until the process is reaped and the runtime has noticed
+            await asyncio.sleep(0.01)
+            if rt.stats()["echo"]["idle_workers"] == 1 and not _alive(pid):
+                await asyncio.sleep(0.05)
+                break
+        return pid, await rt.invoke("echo", {})
+
+    pid, result = run([ECHO], scenario)
+    assert result.ok and result.payload["pid"] != pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
