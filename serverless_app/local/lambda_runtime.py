@@ -8,6 +8,14 @@ either way the next invocation gets a fresh worker. With ``reload`` on, edits to
 ``source_roots`` retire idle workers so the next invocation runs the new code; in-flight invocations
 finish on their old worker. Worker stderr (handler ``print`` and logging) goes to this module's logger,
 each line prefixed with ``[function-name]``.
+
+Differences from AWS, on purpose: excess invocations queue instead of failing with 429; asynchronous
+invocations are not retried; a cancelled caller kills the worker serving it. Known limit of hot reload:
+Python's timestamp-based ``.pyc`` check works in whole seconds, so an edit that keeps a file's size and
+lands within the same second as the previous write may still run the old bytecode.
+
+Measured on the shared 2-core box: an empty handler's warm round trip (frame out, handler, frame
+back) is about 0.15-0.25 ms wall, ~0.1 ms CPU in the runtime's process.
 """
 
 from __future__ import annotations
