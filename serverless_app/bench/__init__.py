@@ -1,0 +1,1 @@
+"""``wschat bench``: a WebSocket load tool measuring fan-out latency, throughput and loss."""
