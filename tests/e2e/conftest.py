@@ -178,17 +178,24 @@ def room() -> str:
 
 
 @pytest.fixture
-def open_chat(browser: Browser, local_stack: Any) -> Iterator[Callable[[str, str], ChatPage]]:
-    """Open a fresh browser context, sign ``user`` in to ``room``, wait until online."""
+def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
+    """Open a fresh browser context on ``base_url``, sign ``user`` in to ``room``, wait until online.
+
+    ``prepare(page)``, if given, runs before the page is loaded (e.g. to route requests).
+    """
     chats: list[ChatPage] = []
 
-    def open_(user: str, room: str) -> ChatPage:
+    def open_(
+        base_url: str, user: str, room: str, *, prepare: Callable[[Page], None] | None = None
+    ) -> ChatPage:
         context = browser.new_context(viewport={"width": 1100, "height": 700})
         chat = ChatPage(context.new_page(), user)
+        if prepare is not None:
+            prepare(chat.page)
         chat.page.on("pageerror", lambda error: chat.errors.append(str(error)))
         chat.page.on("dialog", lambda dialog: (chat.dialogs.append(dialog.message), dialog.dismiss()))
         chats.append(chat)
-        chat.sign_in(local_stack.http_url, room)
+        chat.sign_in(base_url, room)
         return chat
 
     yield open_
@@ -196,3 +203,9 @@ def open_chat(browser: Browser, local_stack: Any) -> Iterator[Callable[[str, str
         chat.page.context.close()
     errors = {chat.user: chat.errors for chat in chats if chat.errors}
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def open_chat(open_chat_at: Callable[..., ChatPage], local_stack: Any) -> Callable[[str, str], ChatPage]:
+    """Open a chat page for ``user`` in ``room`` on the shared local stack (auth mode none)."""
+    return lambda user, room: open_chat_at(local_stack.http_url, user, room)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import WAIT_MS, ChatPage
+from serverless_app.chat.auth import mint_token
+from serverless_app.local.dynamodb_local import DynamoDBLocal
+from tests.e2e.conftest import WAIT_MS, ChatPage, StackThread
 
 pytestmark = pytest.mark.browser
 
@@ -187,3 +191,72 @@ def test_error_frames_are_shown_without_interrupting_the_chat(open_chat: OpenCha
     alice.expect_state("online")
     alice.send("still here")
     alice.expect_messages(("alice", "still here"))
+
+
+@pytest.fixture(scope="module")
+def token_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    """A second local stack, in auth mode token."""
+    with StackThread(
+        port=0, auth_mode="token", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
+    ) as stack:
+        yield stack
+
+
+def _dev_token_status(base_url: str) -> int:
+    request = urllib.request.Request(
+        f"{base_url}/_local/token",
+        data=b'{"user_id": "probe"}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_token_mode_signs_in_with_a_dev_token(
+    open_chat_at: Callable[..., ChatPage], token_stack: Any, room: str
+) -> None:
+    """In token mode the client signs in with a dev token and can only speak as its own user."""
+    if _dev_token_status(token_stack.http_url) in (404, 405):
+        pytest.skip("the local runtime does not serve POST /_local/token yet (serverless_app/local/)")
+    alice = open_chat_at(token_stack.http_url, "alice", room)
+    expect(alice.hook("me")).to_have_text("alice")
+
+    alice.send("signed in with a token")
+    alice.page.evaluate(
+        "room => window.__wschat.sendRaw({action: 'sendMessage', room, user_id: 'mallory', message: 'x'})",
+        room,
+    )
+
+    expect(alice.hook("toast")).to_contain_text("forbidden", timeout=WAIT_MS)
+    alice.expect_messages(("alice", "signed in with a token"))
+
+
+def test_token_mode_client_connects_with_the_token_the_endpoint_gives(
+    open_chat_at: Callable[..., ChatPage], token_stack: Any, room: str
+) -> None:
+    """The client posts its user name to /_local/token and connects with the token it gets back.
+
+    The answer is a real token signed with the stack's secret, served by the test, so the client's
+    side is covered whether or not the local runtime serves the endpoint itself yet.
+    """
+    requests: list[Any] = []
+
+    def serve_token(route: Route) -> None:
+        requests.append(route.request.post_data_json)
+        token = mint_token(requests[-1]["user_id"], token_stack.token_secret, ttl_s=600)
+        route.fulfill(json={"token": token, "expires_at": 0})
+
+    def prepare(page: Page) -> None:
+        page.route("**/_local/token", serve_token)
+
+    bob = open_chat_at(token_stack.http_url, "bob", room, prepare=prepare)
+
+    expect(bob.hook("me")).to_have_text("bob")
+    assert requests == [{"user_id": "bob"}]
+    bob.send("hello with a token")
+    bob.expect_messages(("bob", "hello with a token"))
