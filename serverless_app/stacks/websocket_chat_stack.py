@@ -147,13 +147,13 @@ class WebSocketChatStack(Stack):
             self,
             "WebSocketApiEndpoint",
             value=self.api.stage.url,
-            description="WebSocket URL clients connect to (wss://…/prod)",
+            description="WebSocket URL clients connect to (wss://.../prod)",
         )
         CfnOutput(
             self,
             "WebSocketCallbackUrl",
             value=self.api.stage.callback_url,
-            description="Connection management (@connections) base URL (https://…/prod)",
+            description="Connection management (@connections) base URL (https://.../prod)",
         )
         if self.token_secret is not None:
             CfnOutput(
@@ -217,7 +217,7 @@ class WebSocketChatStack(Stack):
                         id="AwsSolutions-IAM5",
                         reason="Wildcards only where the resource is not known at deploy time: the "
                         "indexes of this function's own tables (CDK grants cover table/<name>/index/*), "
-                        "and connection ids under this API's prod stage (…/prod/*/@connections/*).",
+                        "and connection ids under this API's prod stage (.../prod/*/@connections/*).",
                         applies_to=list(wildcards),
                     )
                 ],
