@@ -416,3 +416,22 @@ def test_bad_tokens_are_unauthorized(token_secret: str, token: str | None) -> No
     """Every missing, malformed, expired, wrongly signed or wrongly shaped token raises Unauthorized (API Gateway: 401)."""
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         _authorize(token)
+
+
+def test_a_refused_send_names_its_client_msg_id(lambda_env: ConnectionsDouble, make_event: Event) -> None:
+    """An error answering a valid but refused sendMessage carries that frame's client_msg_id."""
+    alice = connect_as(make_event, "alice")
+    say(
+        make_event,
+        alice,
+        {
+            "action": "sendMessage",
+            "room": "general",
+            "user_id": "bob",
+            "message": "x",
+            "client_msg_id": "m-7",
+        },
+    )
+    [error] = lambda_env.received(alice)
+    validate_server_frame(error)
+    assert error["code"] == "forbidden" and error["client_msg_id"] == "m-7"

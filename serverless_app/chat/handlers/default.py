@@ -21,7 +21,7 @@ from serverless_app.chat.service import Delivery, ToConnection
 log = structlog.get_logger("websocket-default")
 
 
-def error_frame(error: ChatError, request_id: str) -> ServerFrame:
+def error_frame(error: ChatError, request_id: str, client_msg_id: str | None = None) -> ServerFrame:
     frame: ServerFrame = {
         "action": "error",
         "code": error.code,
@@ -30,6 +30,8 @@ def error_frame(error: ChatError, request_id: str) -> ServerFrame:
     }
     if isinstance(error, RateLimited):
         frame["retry_after_ms"] = error.retry_after_ms
+    if client_msg_id is not None:
+        frame["client_msg_id"] = client_msg_id
     return frame
 
 
@@ -38,16 +40,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     service = container.service()
     api = container.connections_api(callback_url(request.domain_name, request.stage))
     deliveries: list[Delivery]
+    client_msg_id = None
     try:
         frame = parse_client_frame(request.body)
+        client_msg_id = frame.get("client_msg_id")
         deliveries = service.handle(request.connection_id, frame, request_id=request.request_id)
     except ChatError as error:
         log.info("frame refused", connection_id=request.connection_id, code=error.code, reason=error.message)
-        deliveries = [ToConnection(request.connection_id, error_frame(error, request.request_id))]
+        deliveries = [
+            ToConnection(request.connection_id, error_frame(error, request.request_id, client_msg_id))
+        ]
     except Exception:
         log.exception("frame failed", connection_id=request.connection_id)
         internal = ChatError("the server failed to process this frame; nothing was stored")
-        deliveries = [ToConnection(request.connection_id, error_frame(internal, request.request_id))]
+        deliveries = [
+            ToConnection(request.connection_id, error_frame(internal, request.request_id, client_msg_id))
+        ]
     report = deliver(service, api, deliveries)
     log.info(
         "frame handled",
