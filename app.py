@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """CDK app: ``npx cdk synth WebSocketChatStack`` (add ``-c auth=none`` for an open ``$connect``).
 
-cdk-nag's AwsSolutions checks run on every synthesis (``-c nag=false`` skips them): they take
-about a second, and a finding that is neither fixed nor suppressed with a reason fails the
+cdk-nag's AwsSolutions checks run on every synthesis (``-c nag=false`` skips them): their cost is
+lost in the noise of a ~8-10 s synthesis, and a finding that is neither fixed nor suppressed with a reason fails the
 synthesis, so nothing unreviewed reaches a deployment. The stack is environment-agnostic
 (no ``env``): synthesis needs neither AWS credentials nor network.
 """
