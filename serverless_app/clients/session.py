@@ -44,6 +44,7 @@ __all__ = [
     "Unrecognised",
     "cursor_before",
     "valid_room",
+    "valid_user_id",
     "validate_text",
 ]
 
@@ -59,6 +60,7 @@ SEEN_PER_ROOM = 10_000
 """Message ids remembered per room for de-duplication (oldest forgotten first)."""
 
 _ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ZERO_ID = "0" * 32
 MAX_TEXT = 4000
@@ -80,6 +82,11 @@ def validate_text(text: str) -> str | None:
     if _CONTROL.search(text):
         return "the message contains control characters"
     return None
+
+
+def valid_user_id(user_id: str) -> bool:
+    """Whether ``user_id`` follows the protocol's user id pattern."""
+    return bool(_USER.fullmatch(user_id))
 
 
 def valid_room(room: str) -> bool:

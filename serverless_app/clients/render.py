@@ -1,0 +1,178 @@
+"""How the terminal client shows things: one readable, coloured line per event (rich).
+
+Message text is user input: it is always wrapped in :class:`rich.text.Text`, never parsed as
+markup, so ``[bold]`` or escape sequences in a message are shown, not obeyed. Control
+characters other than tab are replaced before printing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import IO
+
+from rich.console import Console
+from rich.text import Text
+
+from serverless_app.clients.session import (
+    Acked,
+    ChatMessage,
+    Connected,
+    Event,
+    HistoryShown,
+    Joined,
+    Left,
+    MessageShown,
+    Pending,
+    PresenceChanged,
+    PresenceListed,
+    Recovered,
+    ServerError,
+    Typing,
+    Unrecognised,
+)
+
+__all__ = ["Renderer"]
+
+TYPING_REPEAT_S = 5.0
+"""A user's typing indicator is shown at most once per this many seconds per room."""
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_ERASE_LINE_ABOVE = "\x1b[1A\x1b[2K\r"
+
+
+def _clean(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: "⏎" if m.group() in "\r\n" else "�", text)
+
+
+def _clock(moment: datetime) -> str:
+    local = moment.astimezone()
+    if local.date() == datetime.now().astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Renderer:
+    """Prints events for one user. ``interactive``: stdout is a terminal (pending lines are rewritten)."""
+
+    def __init__(
+        self, user_id: str | None, *, file: IO[str] | None = None, interactive: bool | None = None
+    ) -> None:
+        self.console = Console(file=file, highlight=False, markup=False, emoji=False, soft_wrap=True)
+        self.user_id = user_id
+        self.interactive = self.console.is_terminal if interactive is None else interactive
+        self._last_pending: str | None = None
+        self._typing_shown: dict[tuple[str, str], float] = {}
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _print(self, line: Text) -> None:
+        self._last_pending = None
+        self.console.print(line)
+
+    def erase_input_echo(self) -> None:
+        """Remove the line the terminal echoed while the user typed (it is re-shown formatted)."""
+        if self.interactive:
+            self.console.file.write(_ERASE_LINE_ABOVE)
+            self.console.file.flush()
+
+    def _stamp(self, moment: datetime | None = None) -> Text:
+        return Text(f"[{_clock(moment or datetime.now(UTC))}] ", style="dim")
+
+    # --- lines ------------------------------------------------------------------------------
+
+    def info(self, text: str) -> None:
+        self._print(Text("* ", style="cyan") + Text(text, style="cyan"))
+
+    def warn(self, text: str) -> None:
+        self._print(Text("! " + text, style="yellow"))
+
+    def error(self, text: str) -> None:
+        self._print(Text("✗ " + text, style="bold red"))
+
+    def message(self, message: ChatMessage, *, own: bool = False, replace_pending: bool = False) -> None:
+        line = self._stamp(message.sent_at)
+        line += Text(f"#{message.room} ", style="cyan")
+        line += Text(message.user_id, style="bold green" if own else "bold magenta")
+        line += Text(": ")
+        line += Text(_clean(message.text))
+        if replace_pending and self.interactive and self._last_pending == message.client_msg_id:
+            self.console.file.write(_ERASE_LINE_ABOVE)
+        self._print(line)
+
+    def pending(self, pending: Pending, *, offline: bool = False) -> None:
+        if not self.interactive:
+            return  # in a log, only the confirmed message is worth a line
+        line = self._stamp() + Text(f"#{pending.room} ", style="cyan")
+        line += Text(self.user_id or "me", style="bold green") + Text(": ") + Text(_clean(pending.text))
+        line.stylize("dim")
+        line += Text(" (queued: offline)" if offline else " (sending…)", style="dim italic")
+        self._print(line)
+        self._last_pending = pending.client_msg_id
+
+    # --- events -----------------------------------------------------------------------------
+
+    def event(self, event: Event) -> None:
+        """Show one session event."""
+        if isinstance(event, MessageShown):
+            self.message(event.message, own=event.own, replace_pending=event.own)
+        elif isinstance(event, HistoryShown):
+            self._history(event)
+        elif isinstance(event, Connected):
+            self.user_id = event.user_id
+            rooms = ", ".join(f"#{r}" for r in event.rooms) or "no rooms"
+            self.info(f"connected as {event.user_id} (connection {event.connection_id}) in {rooms}")
+        elif isinstance(event, Recovered):
+            if event.count:
+                self.info(
+                    f"#{event.room}: recovered {event.count} missed message{'s' if event.count != 1 else ''}"
+                )
+        elif isinstance(event, Joined):
+            self._print(
+                self._stamp()
+                + Text(f"joined #{event.room}", style="bold cyan")
+                + Text(f" — online: {', '.join(event.users) or 'nobody'}", style="cyan")
+            )
+        elif isinstance(event, Left):
+            self._print(self._stamp() + Text(f"left #{event.room}", style="bold cyan"))
+        elif isinstance(event, PresenceChanged):
+            verb = "joined" if event.event == "join" else "left"
+            arrow = "→" if event.event == "join" else "←"
+            self._print(
+                self._stamp()
+                + Text(f"#{event.room} ", style="cyan")
+                + Text(f"{arrow} {event.user_id} {verb}", style="yellow")
+            )
+        elif isinstance(event, PresenceListed):
+            self._print(
+                self._stamp()
+                + Text(f"#{event.room} ", style="cyan")
+                + Text(f"online ({len(event.users)}): ", style="yellow")
+                + Text(", ".join(event.users) or "nobody")
+            )
+        elif isinstance(event, Typing):
+            key = (event.room, event.user_id)
+            now = time.monotonic()
+            if now - self._typing_shown.get(key, -TYPING_REPEAT_S) >= TYPING_REPEAT_S:
+                self._typing_shown[key] = now
+                self._print(Text(f"  #{event.room} {event.user_id} is typing…", style="dim italic"))
+        elif isinstance(event, ServerError):
+            if event.code == "rate_limited":
+                self.warn(f"rate limited: {event.message} (retrying in {event.retry_after_ms or 0} ms)")
+            else:
+                self.error(f"{event.code}: {event.message}")
+        elif isinstance(event, Acked):
+            pass  # the message line itself is the confirmation
+        elif isinstance(event, Unrecognised):
+            self.warn(f"unrecognised frame: {str(event.frame)[:200]}")
+
+    def _history(self, event: HistoryShown) -> None:
+        if not event.messages:
+            self.info(f"#{event.room}: no earlier messages")
+            return
+        more = " (more available)" if event.more else ""
+        self._print(Text(f"── #{event.room}: {len(event.messages)} message(s){more} ──", style="dim"))
+        for message in event.messages:
+            self.message(message, own=message.user_id == self.user_id)
+        self._print(Text("──", style="dim"))

@@ -1,0 +1,426 @@
+"""``wschat chat``: an interactive terminal chat over the wschat WebSocket protocol.
+
+Lines typed are sent to the active room (pending until acknowledged); ``/commands`` join,
+leave, switch rooms, list who is online and show history. The connection is re-opened with
+exponential backoff whenever it drops, and each room is recovered without gaps or
+duplicates (see :mod:`serverless_app.clients.session`). Works on a terminal or a pipe: stdin
+is read line by line in a thread, and end of input quits like ``/quit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from serverless_app.clients.endpoint import DEFAULT_URL, Credentials, DevTokenError, connect_url, is_loopback
+from serverless_app.clients.render import Renderer
+from serverless_app.clients.secrets_source import resolve_secret, secret_options
+from serverless_app.clients.session import ChatSession, ServerError, valid_room, valid_user_id, validate_text
+from serverless_app.clients.token_cmd import parse_ttl
+
+__all__ = ["HELP", "TerminalClient", "chat"]
+
+HELP = """\
+commands:
+  /join ROOM      join a room (and make it the active one)
+  /leave [ROOM]   leave a room (default: the active one)
+  /room ROOM      send to ROOM from now on
+  /rooms          list your rooms
+  /who [ROOM]     who is online
+  /history [N]    the last N messages of the active room (default 20, at most 100)
+  /quit           leave (also Ctrl-D)
+  //text          send a line starting with '/'
+anything else is sent to the active room."""
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 15.0
+DRAIN_TIMEOUT_S = 5.0
+"""On quit, how long to wait for unacknowledged messages to be acknowledged."""
+
+
+class FatalError(Exception):
+    """Reconnecting cannot help (e.g. the token was refused)."""
+
+
+def backoff_delay(attempt: int, *, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s, each scaled by 0.5–1."""
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10))
+    return base * (rng or random).uniform(0.5, 1.0)
+
+
+class TerminalClient:
+    """The terminal chat: a :class:`ChatSession`, a :class:`Renderer`, a connection loop and an input loop."""
+
+    def __init__(self, credentials: Credentials, session: ChatSession, renderer: Renderer) -> None:
+        self.credentials = credentials
+        self.session = session
+        self.renderer = renderer
+        self._ws: ClientConnection | None = None
+        self._stop = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._resend_scheduled = False
+        self._opened = False
+
+    # --- entry point ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Chat until /quit or end of input (exit status 0), or a fatal error (1)."""
+        self._start_stdin_reader()
+        connection = asyncio.create_task(self._connection_loop())
+        commands = asyncio.create_task(self._input_loop())
+        done, _ = await asyncio.wait({connection, commands}, return_when=asyncio.FIRST_COMPLETED)
+        self._stop.set()
+        for task in (connection, commands):
+            if task not in done:
+                task.cancel()
+        results = await asyncio.gather(connection, commands, return_exceptions=True)
+        for result in results:
+            if isinstance(result, FatalError):
+                self.renderer.error(str(result))
+                return 1
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+        return 0
+
+    # --- the connection ---------------------------------------------------------------------
+
+    async def _connection_loop(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            self._opened = False
+            try:
+                await self._connect_once()
+            except FatalError:
+                raise
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, DevTokenError) as error:
+                reason = _describe(error)
+            else:
+                reason = "connection closed"
+            if self._stop.is_set():
+                return
+            attempt = 0 if self._opened else attempt + 1
+            delay = backoff_delay(attempt)
+            self.renderer.warn(f"disconnected ({reason}); reconnecting in {delay:.1f} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _connect_once(self) -> None:
+        """One connection, until it closes (``_opened`` tells whether the handshake succeeded)."""
+        token, user_id = await self.credentials.resolve()
+        self.session.send_user_id = token is None
+        url = connect_url(self.credentials.url, self.session.connect_rooms(), token=token, user_id=user_id)
+        proxy: Any = None if is_loopback(url) else True
+        try:
+            ws = await connect(url, proxy=proxy, open_timeout=10, close_timeout=2, max_size=2**20)
+        except InvalidStatus as error:
+            status = error.response.status_code
+            if status in (401, 403) and (self.credentials.fixed_token or token is None):
+                raise FatalError(
+                    f"the server refused the connection ({status}): "
+                    + (
+                        "the token is invalid or expired"
+                        if token
+                        else "it requires a token: pass --token, or --secret-arn with the stack's websocket-token-secret"
+                    )
+                ) from None
+            if status == 400:
+                raise FatalError(f"the server refused the connection (400): {_body(error)}") from None
+            raise
+        self._ws = ws
+        self._opened = True
+        self._connected.set()
+        try:
+            for frame in self.session.on_connected():
+                await self._send_frame(frame)
+            async for raw in ws:
+                self._on_raw(raw)
+        finally:
+            self._ws = None
+            self._connected.clear()
+            if self._stop.is_set():
+                await ws.close()
+
+    def _on_raw(self, raw: str | bytes) -> None:
+        try:
+            frame = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self.renderer.warn(f"unreadable frame: {raw[:200]!r}")
+            return
+        reply = self.session.receive(frame)
+        for event in reply.events:
+            self.renderer.event(event)
+            if isinstance(event, ServerError) and event.code == "rate_limited":
+                self._schedule_resend((event.retry_after_ms or 200) / 1000)
+            if isinstance(event, ServerError) and event.code == "unknown_connection" and self._ws is not None:
+                # The server forgot this connection (expired or pruned): the documented cure is a
+                # reconnect, which re-joins the rooms and recovers what was missed.
+                ws, self._ws = self._ws, None
+                asyncio.get_running_loop().create_task(ws.close(code=1000, reason="reconnecting"))
+        for out in reply.send:
+            self._spawn_send(out)
+
+    def _spawn_send(self, frame: dict[str, Any]) -> None:
+        asyncio.get_running_loop().create_task(self._send_frame(frame))
+
+    async def _send_frame(self, frame: dict[str, Any]) -> bool:
+        ws = self._ws
+        if ws is None:
+            return False
+        try:
+            await ws.send(json.dumps(frame, ensure_ascii=False))
+        except ConnectionClosed:
+            return False
+        return True
+
+    def _schedule_resend(self, delay: float) -> None:
+        if self._resend_scheduled:
+            return
+        self._resend_scheduled = True
+
+        def resend() -> None:
+            self._resend_scheduled = False
+            for frame in self.session.resend_pending():
+                self._spawn_send(frame)
+
+        asyncio.get_running_loop().call_later(delay, resend)
+
+    # --- input ------------------------------------------------------------------------------
+
+    def _start_stdin_reader(self) -> None:
+        """Read stdin in a daemon thread with ``os.read`` (no buffered-reader lock held at exit)."""
+        loop = asyncio.get_running_loop()
+        fd = sys.stdin.fileno()
+
+        def post(line: str | None) -> bool:
+            try:
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: we are exiting
+                return False
+            return True
+
+        def read() -> None:
+            pending = b""
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    if pending:
+                        post(pending.decode("utf-8", "replace"))
+                    post(None)
+                    return
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if not post(line.decode("utf-8", "replace")):
+                        return
+
+        threading.Thread(target=read, name="wschat-stdin", daemon=True).start()
+
+    async def _input_loop(self) -> None:
+        while True:
+            line = await self._lines.get()
+            if line is None:
+                await self._quit()
+                return
+            text = line.rstrip("\r\n")
+            if sys.stdin.isatty():
+                self.renderer.erase_input_echo()
+            if not text.strip():
+                continue
+            if await self.command(text):
+                return
+
+    async def command(self, text: str) -> bool:
+        """Apply one input line. True when the client should exit."""
+        if text.startswith("/") and not text.startswith("//"):
+            name, _, argument = text[1:].partition(" ")
+            return await self._slash(name.lower(), argument.strip())
+        self._say(text[1:] if text.startswith("//") else text)
+        return False
+
+    def _say(self, text: str) -> None:
+        room = self.session.active_room
+        if room is None:
+            self.renderer.error("you are in no room: /join ROOM first")
+            return
+        problem = validate_text(text)
+        if problem:
+            self.renderer.error(f"not sent: {problem}")
+            return
+        frame, pending = self.session.send(room, text)
+        self.renderer.pending(pending, offline=self._ws is None)
+        self._spawn_send(frame)
+
+    async def _slash(self, name: str, argument: str) -> bool:
+        session, renderer = self.session, self.renderer
+        if name in ("quit", "exit", "q"):
+            await self._quit()
+            return True
+        if name in ("help", "?"):
+            renderer.info(HELP)
+        elif name == "rooms":
+            listed = [f"#{r}{' (active)' if r == session.active_room else ''}" for r in session.rooms]
+            renderer.info("your rooms: " + (", ".join(listed) or "none"))
+        elif name in ("join", "leave", "room", "who", "history"):
+            await self._room_command(name, argument)
+        else:
+            renderer.error(f"unknown command /{name}; /help lists them")
+        return False
+
+    async def _room_command(self, name: str, argument: str) -> None:
+        session, renderer = self.session, self.renderer
+        if name == "history":
+            room = session.active_room
+            if not argument:
+                limit = 20
+            elif argument.isdigit() and 1 <= int(argument) <= 100:
+                limit = int(argument)
+            else:
+                renderer.error("usage: /history [N] with N from 1 to 100")
+                return
+            if room is None:
+                renderer.error("you are in no room: /join ROOM first")
+                return
+            await self._request(session.history(room, limit))
+            return
+        room = argument.lstrip("#") or (session.active_room if name in ("leave", "who") else "")
+        if not room:
+            renderer.error(f"usage: /{name} ROOM")
+            return
+        if not valid_room(room):
+            renderer.error(f"{room!r} is not a valid room name: 1–64 of letters, digits, '_', '.', '-'")
+            return
+        if name == "join":
+            if room in session.rooms:
+                session.active_room = room
+                renderer.info(f"already in #{room}; now sending to #{room}")
+            else:
+                await self._request(session.join(room))
+        elif name == "leave":
+            if room not in session.rooms:
+                renderer.error(f"you are not in #{room}")
+            else:
+                await self._request(session.leave(room))
+        elif name == "room":
+            if room not in session.rooms:
+                renderer.error(f"you are not in #{room}: /join {room}")
+            else:
+                session.active_room = room
+                renderer.info(f"now sending to #{room}")
+        else:
+            await self._request(session.presence(room))
+
+    async def _request(self, frame: dict[str, Any]) -> None:
+        if not await self._send_frame(frame):
+            self.renderer.error("not connected; try again once reconnected")
+
+    async def _quit(self) -> None:
+        """Wait (bounded) for pending messages to be acknowledged, then stop."""
+        if self.session.pending:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + DRAIN_TIMEOUT_S
+            while self.session.pending and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if self.session.pending:
+                self.renderer.warn(
+                    f"{len(self.session.pending)} message(s) not acknowledged; they may be lost"
+                )
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ConnectionClosed):
+        rcvd = error.rcvd
+        return (
+            f"code {rcvd.code}{' ' + rcvd.reason if rcvd and rcvd.reason else ''}"
+            if rcvd
+            else "connection lost"
+        )
+    if isinstance(error, InvalidStatus):
+        return f"HTTP {error.response.status_code}"
+    if isinstance(error, ConnectionRefusedError):
+        return "server not reachable"
+    return str(error) or type(error).__name__
+
+
+def _body(error: InvalidStatus) -> str:
+    return error.response.body.decode("utf-8", "replace")[:300] if error.response.body else "bad request"
+
+
+@click.command("chat")
+@click.argument("url", default=DEFAULT_URL, metavar="[URL]")
+@click.option("--user", "-u", "user", help="Your user id (required unless --token names you).")
+@click.option(
+    "--room",
+    "-r",
+    "rooms",
+    multiple=True,
+    help="A room to join at once (repeatable; default: general). The first is active.",
+)
+@click.option("--token", "-t", envvar="WSCHAT_TOKEN", help="A signed token (or set WSCHAT_TOKEN).")
+@click.option(
+    "--ttl", default="1h", show_default=True, help="Lifetime of tokens minted with a secret option."
+)
+@secret_options
+def chat(
+    url: str,
+    user: str | None,
+    rooms: tuple[str, ...],
+    token: str | None,
+    ttl: str,
+    secret: str | None,
+    secret_file: Path | None,
+    secret_arn: str | None,
+) -> None:
+    """Chat in the terminal at URL (default ws://127.0.0.1:3001/prod).
+
+    Without --token: with a secret option a token is minted for --user; otherwise the local
+    runtime's dev-token endpoint is asked, and without one (auth mode none) --user is sent as
+    the user id.
+    """
+    if not url.startswith(("ws://", "wss://")):
+        raise click.BadParameter("must start with ws:// or wss://", param_hint="URL")
+    bad = [room for room in rooms if not valid_room(room.lstrip("#"))]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not a valid room name", param_hint="--room")
+    if token is None and user is None:
+        raise click.UsageError("pass --user NAME (or --token)")
+    try:
+        ttl_s = parse_ttl(ttl)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--ttl") from None
+    key = None if token else resolve_secret(secret, secret_file, secret_arn, default_local=False)
+    if user is not None and not valid_user_id(user):
+        raise click.BadParameter(f"{user!r} is not a valid user id", param_hint="--user")
+    session = ChatSession(user or "me", [room.lstrip("#") for room in rooms] or ["general"])
+    credentials = Credentials(url=url, user_id=user, token=token, secret=key, ttl_s=ttl_s)
+    renderer = Renderer(user)
+    renderer.info(f"connecting to {url} … (/help for commands)")
+    try:
+        status = asyncio.run(TerminalClient(credentials, session, renderer).run())
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)
+
+
+if __name__ == "__main__":  # python -m serverless_app.clients.terminal (before `wschat chat` is registered)
+    chat()
