@@ -61,3 +61,14 @@ def aws_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> D
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv(EnvVar.AUTH_MODE, "none")
     return dynamodb_local
+
+
+@pytest.fixture(scope="session")
+def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    """The whole local runtime (gateway, Lambda workers, web client), auth mode none, on the session's DynamoDB Local."""
+    from serverless_app.local.background import LocalStackThread
+
+    with LocalStackThread(
+        port=0, auth_mode="none", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
+    ) as stack:
+        yield stack

@@ -12,8 +12,9 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from serverless_app.chat.auth import mint_token
+from serverless_app.local.background import LocalStackThread
 from serverless_app.local.dynamodb_local import DynamoDBLocal
-from tests.e2e.conftest import WAIT_MS, ChatPage, StackThread
+from tests.e2e.conftest import WAIT_MS, ChatPage
 
 pytestmark = pytest.mark.browser
 
@@ -196,7 +197,7 @@ def test_error_frames_are_shown_without_interrupting_the_chat(open_chat: OpenCha
 @pytest.fixture(scope="module")
 def token_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
     """A second local stack, in auth mode token."""
-    with StackThread(
+    with LocalStackThread(
         port=0, auth_mode="token", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
     ) as stack:
         yield stack

@@ -44,7 +44,7 @@ def dev_token(endpoint: str, user_id: str) -> str | None:
         with urllib.request.urlopen(request, timeout=5) as response:
             return str(json.load(response)["token"])
     except urllib.error.HTTPError as error:
-        if error.code == 404:
+        if error.code in (404, 405):  # no dev-token endpoint: the server runs without auth
             return None
         raise
 
