@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_URL",
     "BenchConfig",
     "BenchResult",
+    "Hook",
     "TokenSource",
     "command_tokens",
     "connect_url",
@@ -64,6 +65,9 @@ _ERROR_PREFIX = '{"action":"error"'
 
 TokenSource = Callable[[str], Awaitable[str]]
 """User id → a connection token (token mode), e.g. minted with a secret or read from a command."""
+
+Hook = Callable[[], Awaitable[None]]
+"""Called between phases (e.g. by the benchmark suite, to reset and read the server's counters)."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,15 @@ def command_tokens(command: str, *, timeout_s: float = 30.0) -> TokenSource:
 
 
 class _Run:
-    def __init__(self, config: BenchConfig, tokens: TokenSource | None, console: Console) -> None:
+    def __init__(
+        self,
+        config: BenchConfig,
+        tokens: TokenSource | None,
+        console: Console,
+        *,
+        on_connected: Hook | None = None,
+        on_drained: Hook | None = None,
+    ) -> None:
         if config.clients < 1 or config.rooms < 1 or config.senders < 1 or config.messages < 0:
             raise ValueError("clients, rooms and senders must be at least 1, messages at least 0")
         if config.rooms > config.clients:
@@ -245,6 +257,7 @@ class _Run:
         self.config = config
         self.tokens = tokens
         self.console = console
+        self.on_connected, self.on_drained = on_connected, on_drained
         self.run_id = secrets.token_hex(3)
         prefix = config.room_prefix or f"bench-{self.run_id}"
         self.rooms = [f"{prefix}-{i}" for i in range(config.rooms)]
@@ -483,6 +496,8 @@ class _Run:
                 for client in connected:
                     members[client.room].append(client.index)
                 senders = [c for c in self.clients[: config.senders] if c.connected_ms is not None]
+                if self.on_connected is not None:
+                    await self.on_connected()
                 send_task = progress.add_task("send", total=config.messages)
 
                 def advance() -> None:
@@ -496,6 +511,8 @@ class _Run:
                         await self._send_closed_loop(senders, advance)
                 send_s = time.perf_counter() - send_started
                 await self._drain(members)
+                if self.on_drained is not None:
+                    await self.on_drained()
             finally:
                 await self._close_all()
         accounting = account(self.sent, members, self.receipts, refusals=self.refusals)
@@ -517,7 +534,18 @@ class _Run:
 
 
 async def run_bench(
-    config: BenchConfig, *, tokens: TokenSource | None = None, console: Console | None = None
+    config: BenchConfig,
+    *,
+    tokens: TokenSource | None = None,
+    console: Console | None = None,
+    on_connected: Hook | None = None,
+    on_drained: Hook | None = None,
 ) -> BenchResult:
-    """Run one benchmark against ``config.url``; never raises for lost messages (see ``result.ok``)."""
-    return await _Run(config, tokens, console or Console(stderr=True)).run()
+    """Run one benchmark against ``config.url``; never raises for lost messages (see ``result.ok``).
+
+    ``on_connected`` runs once every client has its ``welcome`` (before the first send),
+    ``on_drained`` after the drain (before any client closes)."""
+    run = _Run(
+        config, tokens, console or Console(stderr=True), on_connected=on_connected, on_drained=on_drained
+    )
+    return await run.run()
