@@ -101,13 +101,14 @@ class Renderer:
             self.console.file.write(_ERASE_LINE_ABOVE)
         self._print(line)
 
-    def pending(self, pending: Pending, *, offline: bool = False) -> None:
+    def pending(self, pending: Pending, *, offline: bool = False, queued: bool = False) -> None:
         if not self.interactive:
             return  # in a log, only the confirmed message is worth a line
         line = self._stamp() + Text(f"#{pending.room} ", style="cyan")
         line += Text(self.user_id or "me", style="bold green") + Text(": ") + Text(_clean(pending.text))
         line.stylize("dim")
-        line += Text(" (queued: offline)" if offline else " (sending…)", style="dim italic")
+        note = " (queued: offline)" if offline else " (queued)" if queued else " (sending…)"
+        line += Text(note, style="dim italic")
         self._print(line)
         self._last_pending = pending.client_msg_id
 
@@ -160,6 +161,8 @@ class Renderer:
         elif isinstance(event, ServerError):
             if event.code == "rate_limited":
                 self.warn(f"rate limited: {event.message} (retrying in {event.retry_after_ms or 0} ms)")
+            elif event.client_msg_id:
+                self.error(f"not sent: {event.code}: {event.message}")
             else:
                 self.error(f"{event.code}: {event.message}")
         elif isinstance(event, Acked):

@@ -56,6 +56,8 @@ JOIN_HISTORY = 20
 """Messages shown when a room is joined for the first time."""
 EMPTY_ROOM_OVERLAP_S = 300.0
 """Recovery of a room that was empty when joined starts this long before the (client's) join time."""
+RETRYABLE = frozenset({"rate_limited", "unknown_connection", "storage_unavailable", "internal_error"})
+"""Error codes after which a pending send is retried (same ``client_msg_id``) rather than dropped."""
 SEEN_PER_ROOM = 10_000
 """Message ids remembered per room for de-duplication (oldest forgotten first)."""
 
@@ -145,7 +147,7 @@ class Pending:
     room: str
     text: str
     created_at: float
-    attempts: int = 1
+    attempts: int = 0
 
     def frame(self, user_id: str | None) -> dict[str, Any]:
         frame: dict[str, Any] = {
@@ -266,6 +268,8 @@ class ServerError:
     code: str
     message: str
     retry_after_ms: int | None = None
+    client_msg_id: str | None = None
+    """The refused send, when the error names one."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,7 @@ class ChatSession:
         for room in rooms:
             self._add_room(room)
         self.active_room: str | None = next(iter(self.rooms), None)
+        self._in_flight: str | None = None
         self._requested: set[str] = set()
         """Rooms asked for with joinRoom and not yet answered."""
 
@@ -353,22 +358,50 @@ class ChatSession:
             state.pages.append("explicit")
         return {"action": "getHistory", "room": room, "limit": max(1, min(100, limit))}
 
-    def send(self, room: str, text: str) -> tuple[dict[str, Any], Pending]:
-        """A sendMessage frame with a fresh ``client_msg_id``, remembered as pending until acked."""
+    def send(self, room: str, text: str) -> tuple[dict[str, Any] | None, Pending]:
+        """Queue a message with a fresh ``client_msg_id``; pending until acknowledged.
+
+        Sends are one at a time, in the order typed (the server may process back-to-back frames
+        in either order): the frame is returned only if nothing else is in flight, otherwise
+        it is sent once the previous one is acknowledged (it comes in :attr:`Reply.send`).
+        """
         problem = validate_text(text)
         if problem:
             raise ValueError(problem)
         pending = Pending(client_msg_id=self._new_id(), room=room, text=text, created_at=self._clock())
         self.pending[pending.client_msg_id] = pending
-        return pending.frame(self._sender()), pending
+        frames = self._next_send()
+        return (frames[0] if frames else None), pending
 
     def resend_pending(self) -> list[dict[str, Any]]:
-        """Every unacknowledged send again, same ``client_msg_id`` (safe: the server de-duplicates)."""
-        frames = []
-        for pending in sorted(self.pending.values(), key=lambda p: p.created_at):
-            pending.attempts += 1
-            frames.append(pending.frame(self._sender()))
-        return frames
+        """The oldest unacknowledged send again, same ``client_msg_id`` (the server de-duplicates).
+
+        The others follow, one per acknowledgement.
+        """
+        self._in_flight = None
+        return self._next_send()
+
+    @property
+    def in_flight(self) -> str | None:
+        """The ``client_msg_id`` of the send awaiting its ack, if any."""
+        return self._in_flight
+
+    def _next_send(self) -> list[dict[str, Any]]:
+        if self._in_flight is not None or not self.pending:
+            return []
+        head = next(iter(self.pending.values()))
+        self._in_flight = head.client_msg_id
+        head.attempts += 1
+        return [head.frame(self._sender())]
+
+    def _confirm(self, client_msg_id: str | None) -> list[dict[str, Any]]:
+        """Forget a pending send; the next frame to send, if it was the one in flight."""
+        if client_msg_id is None or self.pending.pop(client_msg_id, None) is None:
+            return []
+        if client_msg_id == self._in_flight:
+            self._in_flight = None
+            return self._next_send()
+        return []
 
     def on_connected(self, connection_id: str | None = None) -> list[dict[str, Any]]:
         """Frames to send once a (re)connection is open, its rooms joined through the URL's ``rooms``.
@@ -435,11 +468,13 @@ class ChatSession:
 
     def _on_message(self, frame: dict[str, Any]) -> Reply:
         message = ChatMessage.from_frame(frame)
-        return Reply(self._accept([message], recovered=False))
+        send = self._confirm_own([message])
+        return Reply(self._accept([message], recovered=False), send)
 
     def _on_ack(self, frame: dict[str, Any]) -> Reply:
         client_msg_id = frame.get("client_msg_id")
-        pending = self.pending.pop(client_msg_id, None) if client_msg_id else None
+        pending = self.pending.get(client_msg_id) if client_msg_id else None
+        send = self._confirm(client_msg_id)
         events: list[Event] = [
             Acked(
                 client_msg_id=str(client_msg_id),
@@ -461,7 +496,7 @@ class ChatSession:
                 client_msg_id=pending.client_msg_id,
             )
             events = self._accept([message], recovered=False) + events
-        return Reply(events)
+        return Reply(events, send)
 
     def _on_history(self, frame: dict[str, Any]) -> Reply:
         room = str(frame["room"])
@@ -470,26 +505,24 @@ class ChatSession:
         state = self.rooms.get(room)
         if state is None:
             return Reply([HistoryShown(room, tuple(messages), more=bool(next_cursor))])
+        send = self._confirm_own(messages)
         if frame.get("direction") == "after":
             events = self._accept(messages, recovered=True)
             state.recovered += len(events)
             if next_cursor:
-                return Reply(
-                    events,
-                    [{"action": "getHistory", "room": room, "limit": RECOVERY_PAGE, "after": next_cursor}],
-                )
+                page = {"action": "getHistory", "room": room, "limit": RECOVERY_PAGE, "after": next_cursor}
+                return Reply(events, [page, *send])
             state.synced = True
-            return Reply([*events, Recovered(room, state.recovered)])
+            return Reply([*events, Recovered(room, state.recovered)], send)
         kind = state.pages.popleft() if state.pages else "first"
         if kind == "explicit":
             for message in messages:
                 state.remember(message)
-            return Reply([HistoryShown(room, tuple(messages), more=bool(next_cursor))])
+            return Reply([HistoryShown(room, tuple(messages), more=bool(next_cursor))], send)
         state.synced = True
-        fresh = tuple(
-            e.message for e in self._accept(messages, recovered=True) if isinstance(e, MessageShown)
-        )
-        return Reply([HistoryShown(room, fresh, more=bool(next_cursor))])
+        accepted = self._accept(messages, recovered=True)
+        fresh = tuple(e.message for e in accepted if isinstance(e, MessageShown))
+        return Reply([HistoryShown(room, fresh, more=bool(next_cursor))], send)
 
     def _on_joined(self, frame: dict[str, Any]) -> Reply:
         room = str(frame["room"])
@@ -507,11 +540,12 @@ class ChatSession:
     def _on_left(self, frame: dict[str, Any]) -> Reply:
         room = str(frame["room"])
         self.rooms.pop(room, None)
+        send: list[dict[str, Any]] = []
         for client_msg_id in [p.client_msg_id for p in self.pending.values() if p.room == room]:
-            del self.pending[client_msg_id]
+            send += self._confirm(client_msg_id)
         if self.active_room == room:
             self.active_room = next(reversed(self.rooms), None) if self.rooms else None
-        return Reply([Left(room)])
+        return Reply([Left(room)], send)
 
     def _on_presence(self, frame: dict[str, Any]) -> Reply:
         return Reply([PresenceChanged(str(frame["room"]), str(frame["user_id"]), str(frame["event"]))])
@@ -525,18 +559,29 @@ class ChatSession:
         return Reply([Typing(str(frame["room"]), str(frame["user_id"]))])
 
     def _on_error(self, frame: dict[str, Any]) -> Reply:
+        """An error; one naming a pending send refused for good drops it (and sends the next)."""
         retry = frame.get("retry_after_ms")
-        return Reply(
-            [
-                ServerError(
-                    code=str(frame.get("code", "error")),
-                    message=str(frame.get("message", "")),
-                    retry_after_ms=int(retry) if isinstance(retry, int) else None,
-                )
-            ]
+        code = str(frame.get("code", "error"))
+        client_msg_id = frame.get("client_msg_id")
+        error = ServerError(
+            code=code,
+            message=str(frame.get("message", "")),
+            retry_after_ms=int(retry) if isinstance(retry, int) else None,
+            client_msg_id=str(client_msg_id) if client_msg_id else None,
         )
+        if client_msg_id in self.pending and code not in RETRYABLE:
+            return Reply([error], self._confirm(str(client_msg_id)))
+        return Reply([error])
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _confirm_own(self, messages: Iterable[ChatMessage]) -> list[dict[str, Any]]:
+        """Stored messages of ours confirm their pending sends (the ack may have been lost)."""
+        send: list[dict[str, Any]] = []
+        for message in messages:
+            if message.client_msg_id is not None and message.user_id == self.user_id:
+                send += self._confirm(message.client_msg_id)
+        return send
 
     def _accept(self, messages: Iterable[ChatMessage], *, recovered: bool) -> list[Event]:
         events: list[Event] = []
@@ -544,8 +589,6 @@ class ChatSession:
             state = self.rooms.get(message.room)
             if state is None:
                 continue  # a room we left: late deliveries are dropped
-            if message.client_msg_id is not None and message.user_id == self.user_id:
-                self.pending.pop(message.client_msg_id, None)
             if state.remember(message):
                 events.append(MessageShown(message, own=message.user_id == self.user_id, recovered=recovered))
         return events

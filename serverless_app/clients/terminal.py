@@ -161,8 +161,12 @@ class TerminalClient:
         reply = self.session.receive(frame)
         for event in reply.events:
             self.renderer.event(event)
-            if isinstance(event, ServerError) and event.code == "rate_limited":
-                self._schedule_resend((event.retry_after_ms or 200) / 1000)
+            if isinstance(event, ServerError) and event.code in (
+                "rate_limited",
+                "storage_unavailable",
+                "internal_error",
+            ):
+                self._schedule_resend((event.retry_after_ms or 500) / 1000)
             if isinstance(event, ServerError) and event.code == "unknown_connection" and self._ws is not None:
                 # The server forgot this connection (expired or pruned): the documented cure is a
                 # reconnect, which re-joins the rooms and recovers what was missed.
@@ -264,8 +268,9 @@ class TerminalClient:
             self.renderer.error(f"not sent: {problem}")
             return
         frame, pending = self.session.send(room, text)
-        self.renderer.pending(pending, offline=self._ws is None)
-        self._spawn_send(frame)
+        self.renderer.pending(pending, offline=self._ws is None, queued=frame is None)
+        if frame is not None:
+            self._spawn_send(frame)
 
     async def _slash(self, name: str, argument: str) -> bool:
         session, renderer = self.session, self.renderer
