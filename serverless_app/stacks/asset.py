@@ -5,7 +5,7 @@ The staging directory mirrors what Lambda's ``/var/task`` will hold::
     serverless_app/__init__.py
     serverless_app/definitions.py
     serverless_app/chat/**            (*.py and *.json only)
-    fastjsonschema/ jwt/ structlog/ tenacity/ h11/   (+ their *.dist-info, for the licenses)
+    fastjsonschema/ jwt/ structlog/ tenacity/ h11/ rsa/ pyasn1/   (+ their *.dist-info, for the licenses)
 
 The dependencies are copied from the current interpreter's site-packages, so the asset
 carries exactly the versions pinned in ``pyproject.toml`` and tested locally. Only pure
@@ -40,7 +40,15 @@ __all__ = [
     "stage_lambda_asset",
 ]
 
-RUNTIME_DEPENDENCIES: tuple[str, ...] = ("fastjsonschema", "jwt", "structlog", "tenacity", "h11")
+RUNTIME_DEPENDENCIES: tuple[str, ...] = (
+    "fastjsonschema",
+    "jwt",
+    "structlog",
+    "tenacity",
+    "h11",
+    "rsa",
+    "pyasn1",
+)
 """Top-level import names the handlers need besides the standard library and boto3."""
 
 FORBIDDEN_PACKAGES: frozenset[str] = frozenset(
