@@ -82,7 +82,9 @@ def run_chat_check(endpoint: str) -> dict[str, Any]:
         print(f"Sent: {message}")
         received = []
         for ws in (alice, bob):
-            frame = receive_until(ws, lambda f: f.get("action") == "message" and f.get("message") == text, "the broadcast")
+            frame = receive_until(
+                ws, lambda f: f.get("action") == "message" and f.get("message") == text, "the broadcast"
+            )
             assert set(frame) >= {"action", "room", "user_id", "message", "timestamp"}, frame
             assert frame["room"] == room and frame["timestamp"].endswith("Z"), frame
             received.append(frame)
