@@ -9,7 +9,7 @@ import structlog
 
 from serverless_app.chat.fanout import ConnectionsApi, PostResult
 from serverless_app.chat.protocol import dumps
-from serverless_app.chat.service import ChatService, Delivery
+from serverless_app.chat.service import ChatService, Delivery, ToRoom
 
 __all__ = ["DeliveryReport", "deliver"]
 
@@ -31,12 +31,16 @@ def deliver(
     prune_depth: int = 2,
 ) -> DeliveryReport:
     """Send every delivery; a connection answering 410 is pruned (its records and
-    memberships removed, presence ``leave`` announced), never the sender's."""
+    memberships removed, presence ``leave`` announced) unless it is still connecting."""
     report = report or DeliveryReport()
     posts: list[tuple[str, bytes]] = []
+    rooms_of: dict[str, set[str]] = {}
     for delivery in deliveries:
         data = dumps(delivery.frame)
-        posts.extend((connection_id, data) for connection_id in service.recipients(delivery))
+        for connection_id in service.recipients(delivery):
+            posts.append((connection_id, data))
+            if isinstance(delivery, ToRoom):
+                rooms_of.setdefault(connection_id, set()).add(delivery.room)
     if not posts:
         return report
     # One connection may receive several frames (e.g. ack then message): keep their order.
@@ -53,9 +57,9 @@ def deliver(
         if PostResult.GONE in results:
             gone.append(connection_id)
     for connection_id in gone:
-        log.info("pruning stale connection", connection_id=connection_id)
+        announcements = service.prune(connection_id, rooms=frozenset(rooms_of.get(connection_id, ())))
+        log.info("gone connection", connection_id=connection_id, announcements=len(announcements))
         report.pruned.append(connection_id)
-        announcements = service.disconnect(connection_id)
         if prune_depth > 0 and announcements:
             deliver(service, api, announcements, report=report, prune_depth=prune_depth - 1)
     return report

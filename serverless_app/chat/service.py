@@ -33,6 +33,11 @@ __all__ = [
     "parse_rooms",
 ]
 
+CONNECT_GRACE_S = 30.0
+"""A connection this young may still be inside ``$connect`` (29 s integration timeout)."""
+TOKEN_ATTEMPTS = 32
+"""Optimistic rounds for the rate-limit bucket: each round at least one concurrent sender wins."""
+
 _ROOM = re.compile(SCHEMA["definitions"]["room"]["pattern"])
 _USER = re.compile(SCHEMA["definitions"]["user_id"]["pattern"])
 
@@ -140,14 +145,30 @@ class ChatService:
         }
         return ConnectOutcome(record=record, welcome=welcome, announcements=announcements)
 
-    def disconnect(self, connection_id: str) -> list[Delivery]:
-        """Forget a connection (idempotent): its record, memberships, and presence where it was the last."""
+    def disconnect(self, connection_id: str, *, also_rooms: frozenset[str] = frozenset()) -> list[Delivery]:
+        """Forget a connection (idempotent): its record, memberships, and presence where it was the last.
+
+        ``also_rooms`` are rooms it may still be a member of even if its record is gone.
+        """
         record = self._store.delete_connection(connection_id)
-        rooms = record.rooms if record is not None else frozenset()
+        rooms = (record.rooms if record is not None else frozenset()) | also_rooms
         deliveries: list[Delivery] = []
         for room in sorted(rooms):
             deliveries += self._exit(room, connection_id)
         return deliveries
+
+    def prune(self, connection_id: str, *, rooms: frozenset[str]) -> list[Delivery]:
+        """Forget a connection the ``@connections`` API answered 410 for, unless it is still connecting.
+
+        API Gateway also answers 410 while a connection's ``$connect`` is running, so a record
+        younger than the integration timeout is left alone: a brand-new connection must not be
+        deleted by a message that happened to be sent while it was being set up. A truly dead
+        young connection is pruned by a later fan-out, by ``$disconnect`` or by TTL.
+        """
+        record = self._store.get_connection(connection_id, now=self._clock())
+        if record is not None and self._clock() * 1000 - record.connected_at_ms < CONNECT_GRACE_S * 1000:
+            return []
+        return self.disconnect(connection_id, also_rooms=rooms)
 
     # --- frames ------------------------------------------------------------------------
 
@@ -233,7 +254,7 @@ class ChatService:
         """
         rate, burst = self._settings.message_rate_per_s, self._settings.message_burst
         current = record
-        for _ in range(8):
+        for _ in range(TOKEN_ATTEMPTS):
             now = round(self._clock(), 3)  # the bucket's time is stored in whole milliseconds
             previous = current.bucket
             if previous is None:

@@ -137,6 +137,7 @@ def test_a_gone_connection_is_pruned_and_everyone_else_still_receives(
 ) -> None:
     """A 410 during fan-out deletes the stale connection's records (never the sender's) and the room hears it left."""
     alice, bob, carol = (connect_as(make_event, u) for u in ("alice", "bob", "carol"))
+    age(ddb, bob, seconds=3600)
     lambda_env.gone.add(bob)
     say(make_event, alice, {"action": "sendMessage", "room": "general", "message": "anyone?"})
     assert [f["message"] for f in lambda_env.received(carol, "message")] == ["anyone?"]
@@ -157,6 +158,67 @@ def test_a_gone_connection_is_pruned_and_everyone_else_still_receives(
         "user_id": "bob",
         "event": "leave",
     } in lambda_env.received(carol)
+
+
+def age(ddb: Any, connection: str, *, seconds: int) -> None:
+    """Pretend the connection was opened ``seconds`` ago."""
+    connected_at = int((time.time() - seconds) * 1000)
+    ddb.update_item(
+        TableName=CONNECTIONS_TABLE.name,
+        Key={"connection_id": {"S": connection}},
+        UpdateExpression="SET connected_at = :t",
+        ExpressionAttributeValues={":t": {"N": str(connected_at)}},
+    )
+
+
+def test_a_connection_still_connecting_is_not_pruned_by_a_410(
+    lambda_env: ConnectionsDouble, make_event: Event, ddb: Any
+) -> None:
+    """API Gateway answers 410 while $connect runs: a brand-new connection's records survive that."""
+    alice, bob = connect_as(make_event, "alice"), connect_as(make_event, "bob")
+    lambda_env.gone.add(bob)
+    say(make_event, alice, {"action": "sendMessage", "room": "general", "message": "early"})
+    assert (
+        ddb.get_item(TableName=CONNECTIONS_TABLE.name, Key={"connection_id": {"S": bob}}).get("Item")
+        is not None
+    )
+    assert bob in container.service().recipients(_room("general"))
+
+
+def test_a_membership_without_a_connection_record_is_pruned(
+    lambda_env: ConnectionsDouble, make_event: Event, ddb: Any
+) -> None:
+    """A room member whose connection record is already gone (a missed $disconnect) leaves the room on the next 410."""
+    alice, ghost = connect_as(make_event, "alice"), connect_as(make_event, "ghost")
+    ddb.delete_item(TableName=CONNECTIONS_TABLE.name, Key={"connection_id": {"S": ghost}})
+    lambda_env.gone.add(ghost)
+    say(make_event, alice, {"action": "sendMessage", "room": "general", "message": "who is here?"})
+    assert ghost not in container.service().recipients(_room("general"))
+    assert {
+        "action": "presence",
+        "room": "general",
+        "user_id": "ghost",
+        "event": "leave",
+    } in lambda_env.received(alice)
+
+
+def test_concurrent_sends_within_the_burst_are_all_stored(
+    lambda_env: ConnectionsDouble, make_event: Event, ddb: Any
+) -> None:
+    """Ten frames from one connection handled at once (as concurrent Lambdas would) are all stored: the bucket's optimistic writes retry."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alice = connect_as(make_event, "alice")
+    frames = [
+        {"action": "sendMessage", "room": "general", "message": f"m{i}", "client_msg_id": f"c{i}"}
+        for i in range(10)
+    ]
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda f: say(make_event, alice, f), frames))
+    assert sorted(f["client_msg_id"] for f in lambda_env.received(alice, "ack")) == sorted(
+        f"c{i}" for i in range(10)
+    )
+    assert item_counts(ddb)[MESSAGES_TABLE.name] == 10
 
 
 def _room(room: str) -> Any:
