@@ -1,0 +1,174 @@
+"""What the fault tests share: a chat client that records every frame, bounded waits, stacks, DynamoDB reads.
+
+Tests stay synchronous (no pytest-asyncio): each runs its client side in ``asyncio.run`` while the
+stack under test runs on its own loop in a :class:`LocalStackThread`. Every wait here has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+from botocore.config import Config
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from serverless_app.definitions import CONNECTIONS_TABLE, ROOMS_TABLE
+from serverless_app.local.background import LocalStackThread
+
+__all__ = [
+    "ChatClient",
+    "connect_many",
+    "connection_ids",
+    "eventually",
+    "lambda_failures",
+    "management_client",
+    "member_ids",
+    "run_stack",
+]
+
+Frame = dict[str, Any]
+
+
+class ChatClient:
+    """One WebSocket client; a reader task appends every frame it receives to :attr:`frames`."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[Frame] = []
+        self.closed = False
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, ws_url: str, *, timeout_s: float = 20.0, **query: str) -> ChatClient:
+        url = f"{ws_url}?{urlencode(query)}" if query else ws_url
+        ws = await connect(url, open_timeout=timeout_s, ping_interval=None, close_timeout=2, max_size=2**20)
+        return cls(ws)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                self.frames.append(json.loads(raw))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    def of(self, action: str) -> list[Frame]:
+        return [frame for frame in self.frames if frame.get("action") == action]
+
+    def gateway_errors(self) -> list[Frame]:
+        """API Gateway's own error frames: ``{"message": ..., "connectionId": ..., "requestId": ...}``."""
+        return [frame for frame in self.frames if "action" not in frame and "connectionId" in frame]
+
+    async def wait_for(
+        self, predicate: Callable[[Frame], bool], *, timeout_s: float, start: int = 0
+    ) -> Frame:
+        """The first frame from index ``start`` on matching ``predicate``, within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        index = start
+        while True:
+            while index < len(self.frames):
+                if predicate(self.frames[index]):
+                    return self.frames[index]
+                index += 1
+            if self.closed or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no matching frame within {timeout_s} s (closed={self.closed}); last: {self.frames[-3:]}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def connection_id(self, *, timeout_s: float = 20.0) -> str:
+        welcome = await self.wait_for(lambda f: f.get("action") == "welcome", timeout_s=timeout_s)
+        return str(welcome["connection_id"])
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame (a crashed client, a pulled cable)."""
+        self.ws.transport.abort()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), timeout=5)
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+
+
+async def connect_many(ws_url: str, count: int, *, parallel: int = 40, **query: str) -> list[ChatClient]:
+    """``count`` clients, at most ``parallel`` handshakes in flight (under API Gateway's 500/s)."""
+    slots = asyncio.Semaphore(parallel)
+
+    async def one() -> ChatClient:
+        async with slots:
+            return await ChatClient.open(ws_url, **query)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def eventually(
+    check: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1, what: str = "condition"
+) -> None:
+    """Wait (bounded) until ``check()`` holds; ``check`` may block briefly (it runs in a thread)."""
+    deadline = time.monotonic() + timeout_s
+    while not await asyncio.to_thread(check):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not true within {timeout_s} s")
+        await asyncio.sleep(interval_s)
+
+
+@contextlib.contextmanager
+def run_stack(**options: Any) -> Iterator[Any]:
+    """``run_local_stack`` on a background thread: auth ``none``, no web client, no hot reload."""
+    defaults: dict[str, Any] = {"port": 0, "auth_mode": "none", "reload": False, "static_dir": None}
+    with LocalStackThread(**(defaults | options)) as stack:
+        yield stack
+
+
+def lambda_failures(stats: dict[str, Any]) -> dict[str, int]:
+    """Errors plus timeouts per function, from ``stack.stats()`` (``GET /_local/stats``)."""
+    return {name: fn["errors"] + fn["timeouts"] for name, fn in stats["lambda"].items()}
+
+
+def management_client(http_url: str) -> Any:
+    """The unmodified boto3 ``@connections`` client for the ``prod`` stage; no retries, so every answer shows."""
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"{http_url}/prod",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=5),
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def connection_ids(ddb: Any) -> set[str]:
+    """Every connection record in the connections table (a Scan: tests only)."""
+    ids: set[str] = set()
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=CONNECTIONS_TABLE.name, ProjectionExpression="connection_id", ConsistentRead=True
+    ):
+        ids.update(item["connection_id"]["S"] for item in page["Items"])
+    return ids
+
+
+def member_ids(ddb: Any, room: str) -> set[str]:
+    """Connection ids with a ``member#`` item in ``room``."""
+    ids: set[str] = set()
+    for page in ddb.get_paginator("query").paginate(
+        TableName=ROOMS_TABLE.name,
+        KeyConditionExpression="#r = :r AND begins_with(#sk, :p)",
+        ExpressionAttributeNames={"#r": "room", "#sk": "sk"},
+        ExpressionAttributeValues={":r": {"S": room}, ":p": {"S": "member#"}},
+        ConsistentRead=True,
+    ):
+        ids.update(item["sk"]["S"].removeprefix("member#") for item in page["Items"])
+    return ids
