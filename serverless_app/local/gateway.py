@@ -137,7 +137,8 @@ class Gateway:
         }
 
     async def _handle_websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=self.limits.max_message_bytes, timeout=2.0)
+        # No permessage-deflate: API Gateway does not negotiate it, and sizes are then wire sizes.
+        ws = web.WebSocketResponse(max_msg_size=self.limits.max_message_bytes, timeout=2.0, compress=False)
         if not ws.can_prepare(request).ok:
             return web.json_response({"message": "Upgrade Required"}, status=426)
         if self._closing:
@@ -251,7 +252,10 @@ class Gateway:
                 return
             elif message.type is WSMsgType.ERROR:
                 if connection.close_code is None:
-                    connection.close_code = ws.close_code or 1006
+                    error = message.data
+                    code = getattr(error, "code", None)  # WebSocketError: 1009 for oversize
+                    connection.close_code = code if isinstance(code, int) else 1006
+                    connection.close_reason = "" if code is None else str(error)
                 return
             else:  # CLOSE / CLOSING / CLOSED
                 if connection.close_code is None and message.type is WSMsgType.CLOSE:

@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 from aiohttp import web
+from botocore.config import Config
 
 from serverless_app.definitions import (
     AUTHORIZER_FUNCTION,
@@ -64,14 +65,17 @@ class GatewayServer:
         return f"http://127.0.0.1:{self.port}"
 
     def management(self) -> Any:
-        """The unmodified boto3 client, pointed at this gateway's stage."""
-        return boto3.client(
+        """The unmodified boto3 client, pointed at this gateway's stage (no retries: tests see every answer)."""
+        client = boto3.client(
             "apigatewaymanagementapi",
             endpoint_url=f"{self.http_url}/prod",
+            config=Config(retries={"total_max_attempts": 1}),
             region_name="us-east-1",
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
+        self.clients.append(client)  # closed with the server
+        return client
 
     def events(self, predicate: Callable[[dict[str, Any]], bool] = lambda e: True) -> list[dict[str, Any]]:
         if not self.events_file.exists():
@@ -100,7 +104,8 @@ class GatewayServer:
 
 
 def route_events(route: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda event: event.get("requestContext", {}).get("routeKey") == route
+    """Events of ``route`` (not the authorizer's input, which shares the $connect context)."""
+    return lambda event: "type" not in event and event.get("requestContext", {}).get("routeKey") == route
 
 
 @contextmanager
