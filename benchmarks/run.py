@@ -54,6 +54,7 @@ class Scenario:
     messages: int
     rate: float
     users_per_room: int = 0
+    seed_rooms: bool = False
 
     def config(self, url: str) -> BenchConfig:
         return BenchConfig(
@@ -64,6 +65,7 @@ class Scenario:
             messages=self.messages,
             rate=self.rate,
             users_per_room=self.users_per_room,
+            seed_rooms=self.seed_rooms,
             drain_s=15.0,
         )
 
@@ -71,10 +73,10 @@ class Scenario:
 # Fan-out: one room of N. Each room is one user's N connections, so joining costs one presence
 # announcement rather than N²/2 (measured separately in analysis.md); paced so messages rarely overlap.
 FANOUT = [
-    Scenario("fanout-10", 10, 1, 10, 100, 20.0, users_per_room=1),
-    Scenario("fanout-100", 100, 1, 10, 60, 10.0, users_per_room=1),
-    Scenario("fanout-500", 500, 1, 10, 30, 3.0, users_per_room=1),
-    Scenario("fanout-1000", 1000, 1, 10, 30, 2.0, users_per_room=1),
+    Scenario("fanout-10", 10, 1, 10, 100, 20.0, users_per_room=1, seed_rooms=True),
+    Scenario("fanout-100", 100, 1, 10, 60, 10.0, users_per_room=1, seed_rooms=True),
+    Scenario("fanout-500", 500, 1, 10, 30, 3.0, users_per_room=1, seed_rooms=True),
+    Scenario("fanout-1000", 1000, 1, 10, 30, 2.0, users_per_room=1, seed_rooms=True),
 ]
 # Cost: rooms of 10 distinct users; total connections grow, the room does not.
 COST = [
@@ -89,6 +91,7 @@ WARMUP = Scenario("warmup", 80, 8, 8, 40, 20.0)
 class Process:
     popen: subprocess.Popen[str]
     info: dict[str, Any]
+    log_path: Path
 
     @property
     def pid(self) -> int:
@@ -126,7 +129,7 @@ def started(module: str, *args: str, timeout_s: float = 90.0) -> Iterator[Proces
                 time.sleep(0.1)
         if info is None:
             raise RuntimeError(f"{module} was not ready within {timeout_s:g} s; see {log_path}")
-        yield Process(popen, info)
+        yield Process(popen, info, log_path)
     finally:
         popen.terminate()
         try:
@@ -174,6 +177,24 @@ class Stack:
             await asyncio.sleep(0.4)
         console.print(f"[yellow]stack not quiet after {timeout_s:g} s; going on[/yellow]")
 
+    def log_offset(self) -> int:
+        return self.process.log_path.stat().st_size
+
+    def durations_ms(self, start: int, function: str = "websocket-default") -> list[float]:
+        """Durations of ``function``'s invocations the gateway logged since byte ``start`` of its log."""
+        with self.process.log_path.open("rb") as log:
+            log.seek(start)
+            text = log.read().decode("utf-8", "replace")
+        found: list[float] = []
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 5 and parts[2] == function and parts[4] == "ms":
+                try:
+                    found.append(float(parts[3]))
+                except ValueError:
+                    continue
+        return found
+
     def workers(self, function: str) -> list[int]:
         return [pid for pid in procfs.children(self.process.pid) if procfs.function_name(pid) == function]
 
@@ -214,6 +235,11 @@ class StackRun:
     default_cpu_s: float = 0.0
     gateway_cpu_s: float = 0.0
     records_10s_after_close: int | None = None
+    durations_ms: list[float] = field(default_factory=list)
+    """``websocket-default`` invocation durations during the send phase (from the gateway's log)."""
+
+    def billed_ms(self) -> list[float]:
+        return [float(math.ceil(d)) for d in self.durations_ms]
 
     def units(self) -> tuple[float, float]:
         dynamodb = self.stats.get("dynamodb", {})
@@ -248,6 +274,8 @@ class StackRun:
             "websocket_default_cpu_ms_per_delivery": self.cpu_ms_per_delivery(),
             "gateway_cpu_s": self.gateway_cpu_s,
             "connection_records_10s_after_close": self.records_10s_after_close,
+            "websocket_default_duration_ms": percentiles(self.durations_ms).as_dict(),
+            "websocket_default_billed_ms": percentiles(self.billed_ms()).as_dict(),
         }
 
 
@@ -263,12 +291,14 @@ async def through_stack(stack: Stack, scenario: Scenario, *, count_records: bool
         marks["default_cpu"] = stack.worker_cpu_s("websocket-default")
         marks["gateway_cpu"] = procfs.cpu_seconds(stack.process.pid)
         await stack.reset()
+        marks["log"] = stack.log_offset()
 
     async def drained() -> None:
         await stack.quiet(timeout_s=15.0)
         run.stats = await stack.stats()
         run.default_cpu_s = stack.worker_cpu_s("websocket-default") - marks["default_cpu"]
         run.gateway_cpu_s = procfs.cpu_seconds(stack.process.pid) - marks["gateway_cpu"]
+        run.durations_ms = stack.durations_ms(int(marks["log"]))
 
     console.rule(f"{scenario.name} · local stack")
     run.result = await run_bench(
@@ -415,24 +445,24 @@ def render(
     )
     add("")
     add(
-        "| room | invocations | billed p50 / p99 (ms) | CPU per invocation (ms) | CPU per delivery (ms) "
+        "| room | invocations | billed p50 / p99 / mean (ms) | CPU per invocation (ms) | CPU per delivery (ms) "
         "| gateway CPU per delivery (ms) |"
     )
     add("|---:|---:|---|---:|---:|---:|")
     for run, _ in fanout:
-        stats = run.default_stats()
-        invocations = int(stats.get("invocations", 0))
+        billed = percentiles(run.billed_ms())
+        invocations = billed.count
         delivered = max(1, run.result.accounting.delivered)
         add(
             f"| {run.scenario.clients:,} | {invocations} "
-            f"| {math.ceil(stats.get('p50_ms', 0.0))} / {math.ceil(stats.get('p99_ms', 0.0))} "
+            f"| {billed.p50:.0f} / {billed.p99:.0f} / {billed.mean:.1f} "
             f"| {run.default_cpu_s * 1000 / max(1, invocations):,.1f} | {run.cpu_ms_per_delivery():.3f} "
             f"| {run.gateway_cpu_s * 1000 / delivered:.3f} |"
         )
     add("")
     add(
         f"Estimated AWS cost per million messages, {REGION}, list prices as of {PRICES_AS_OF} "
-        "(arm64 Lambda at 512 MB billed at the measured p50 duration; DynamoDB on-demand at the units "
+        "(arm64 Lambda at 512 MB billed at the measured mean billed duration; DynamoDB on-demand at the units "
         "measured per message in the room of 10 of section 2 for 10, and in the fan-out run otherwise; "
         "API Gateway: 1 message in + 1 out per member; connection-minutes assuming each room carries "
         "1 message/s while its members stay connected):"
@@ -447,7 +477,7 @@ def render(
         usd = cost_per_million_messages(
             CostInputs(
                 room_size=run.scenario.clients,
-                billed_ms=float(math.ceil(run.default_stats().get("p50_ms", 0.0))),
+                billed_ms=percentiles(run.billed_ms()).mean,
                 read_units=reads,
                 write_units=writes,
             )

@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
+import sys
 
 from serverless_app.local.server import run_local_stack
 
@@ -21,6 +23,13 @@ __all__ = ["main"]
 
 
 async def _serve(port: int, auth_mode: str, token_secret: str | None) -> None:
+    # one line per invocation ("$default  <id> websocket-default 12.3 ms 200"): the benchmark's durations
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    gateway_log = logging.getLogger("wschat.gateway")
+    gateway_log.addHandler(handler)
+    gateway_log.setLevel(logging.INFO)
+    gateway_log.propagate = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

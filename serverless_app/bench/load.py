@@ -97,6 +97,9 @@ class BenchConfig:
     """Distinct users per room (connections share them round-robin); 0: one user per connection."""
     room_prefix: str | None = None
     """Room names are ``<prefix>-<i>``; default ``bench-<run id>`` so runs never share rooms."""
+    seed_rooms: bool = False
+    """Connect one client per room (and wait for its ``welcome``) before the others: a room then
+    fills without any member being announced to connections still inside ``$connect``."""
     payload_bytes: int = 0
     """Pad each message's text to at least this many characters (at most 4,000)."""
     progress: bool = True
@@ -378,17 +381,23 @@ class _Run:
         task = progress.add_task("connect", total=len(self.clients))
         slots = asyncio.Semaphore(config.connect_concurrency)
         interval = 1.0 / config.connect_rate
-        pending: list[asyncio.Task[None]] = []
+        order = list(zip(self.clients, urls, strict=True))
+        waves = [order]
+        if config.seed_rooms:
+            waves = [order[: config.rooms], order[config.rooms :]]
         started = time.perf_counter()
-        for client, url in zip(self.clients, urls, strict=True):
-            delay = started + client.index * interval - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await slots.acquire()
-            one = asyncio.create_task(self._connect_one(client, url, slots))
-            one.add_done_callback(lambda _: progress.advance(task))
-            pending.append(one)
-        await asyncio.gather(*pending)
+        for wave in waves:
+            pending: list[asyncio.Task[None]] = []
+            wave_started = time.perf_counter()
+            for position, (client, url) in enumerate(wave):
+                delay = wave_started + position * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await slots.acquire()
+                one = asyncio.create_task(self._connect_one(client, url, slots))
+                one.add_done_callback(lambda _: progress.advance(task))
+                pending.append(one)
+            await asyncio.gather(*pending)
         return time.perf_counter() - started
 
     # --- send --------------------------------------------------------------------------
