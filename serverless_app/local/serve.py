@@ -1,0 +1,111 @@
+"""``wschat serve``: the whole chat stack on this machine, until Ctrl-C or SIGTERM.
+
+Starts DynamoDB Local (or attaches to ``--dynamodb-endpoint``), the Lambda runtime and the
+API Gateway emulation (:func:`serverless_app.local.server.run_local_stack`), prints the URLs and
+commands to try, and stops the whole process tree (Java and Lambda workers included) on exit.
+A missing prerequisite or a taken port is one clear line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, AuthMode
+from serverless_app.local.errors import SetupError
+from serverless_app.local.server import LocalStack, run_local_stack
+
+__all__ = ["banner", "serve"]
+
+
+def banner(stack: LocalStack, *, data_dir: Path | None) -> str:
+    ddb = stack.dynamodb_endpoint
+    index = MESSAGES_TABLE.indexes[0].name
+    storage = "in memory" if data_dir is None else f"data in {data_dir}"
+    return "\n".join(
+        [
+            "wschat local stack is running",
+            f"  WebSocket     {stack.ws_url}",
+            f"  @connections  {stack.connections_url}/@connections/{{connection_id}}",
+            f"  DynamoDB      {ddb}  ({storage})",
+            f"  Stats         {stack.http_url}/_local/stats",
+            "Try:",
+            f"  npx wscat -c {stack.ws_url}",
+            f"  aws dynamodb scan --table-name {CONNECTIONS_TABLE.name} --endpoint-url {ddb}",
+            f"  aws dynamodb query --table-name {MESSAGES_TABLE.name} --index-name {index} "
+            '--key-condition-expression "user_id = :user_id" '
+            '--expression-attribute-values \'{":user_id":{"S":"user123"}}\' '
+            f"--endpoint-url {ddb}",
+            f"  WS_ENDPOINT={stack.ws_url} python tests/websocket_chat/test_websocket_chat.py",
+            "Ctrl-C stops everything.",
+        ]
+    )
+
+
+async def _run(options: dict[str, object], data_dir: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with run_local_stack(**options) as stack:  # type: ignore[arg-type]
+        click.echo(banner(stack, data_dir=data_dir), nl=True)
+        sys.stdout.flush()
+        await stop.wait()
+        click.echo("stopping…")
+    click.echo("stopped")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the gateway listens on.")
+@click.option("--port", default=3001, show_default=True, type=int, help="Gateway port (0: any free port).")
+@click.option("--dynamodb-port", default=8000, show_default=True, type=int, help="Port for DynamoDB Local.")
+@click.option(
+    "--dynamodb-endpoint", default=None, help="Use this running DynamoDB (Local) instead of starting one."
+)
+@click.option("--in-memory", is_flag=True, help="Keep DynamoDB Local's data in memory (lost on exit).")
+@click.option(
+    "--data-dir",
+    default=".wschat/dynamodb",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where DynamoDB Local keeps its data.",
+)
+# TODO: the default must become `token` once the token authorizer and `wschat token` are wired in.
+@click.option("--auth", "auth_mode", type=click.Choice(["token", "none"]), default="none", show_default=True)
+@click.option("--log-events", is_flag=True, help="Print every event and response as JSON.")
+@click.option("--max-concurrency", default=8, show_default=True, type=int, help="Workers per function.")
+def serve(
+    host: str,
+    port: int,
+    dynamodb_port: int,
+    dynamodb_endpoint: str | None,
+    in_memory: bool,
+    data_dir: Path,
+    auth_mode: AuthMode,
+    log_events: bool,
+    max_concurrency: int,
+) -> None:
+    """Run the whole chat stack locally: DynamoDB Local, the Lambda handlers, API Gateway's WebSocket API."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "dynamodb_endpoint": dynamodb_endpoint,
+        "dynamodb_port": dynamodb_port,
+        "data_dir": data_dir.resolve(),
+        "in_memory": in_memory,
+        "auth_mode": auth_mode,
+        "log_events": log_events,
+        "max_concurrency": max_concurrency,
+    }
+    try:
+        asyncio.run(_run(options, None if in_memory or dynamodb_endpoint else data_dir))
+    except SetupError as error:
+        click.echo(f"wschat serve: {error}", err=True)
+        sys.exit(2)

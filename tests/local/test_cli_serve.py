@@ -1,0 +1,78 @@
+"""``wschat serve`` as a user runs it: banner, a working endpoint, clean stop on SIGINT, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from serverless_app.local.dynamodb_local import free_port
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
+WSCHAT = [sys.executable, "-m", "serverless_app.cli"]
+
+
+def start_serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*WSCHAT, "serve", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_serve_prints_banner_serves_and_stops_on_sigint() -> None:
+    process = start_serve("--in-memory", "--port", "0", "--dynamodb-port", str(free_port()))
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        banner = "".join(lines)
+        match = re.search(r"WebSocket\s+ws://127\.0\.0\.1:(\d+)/prod", banner)
+        assert match, banner
+        assert "npx wscat -c ws://127.0.0.1:" in banner
+        assert (
+            "aws dynamodb scan --table-name websocket-connections --endpoint-url http://127.0.0.1:" in banner
+        )
+        assert "--index-name user-timestamp-index" in banner
+        assert "python tests/websocket_chat/test_websocket_chat.py" in banner
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{match.group(1)}/_local/health", timeout=10
+        ) as response:
+            assert json.load(response)["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopped" in out
+
+
+def test_serve_taken_port_is_one_clear_line_and_nonzero_exit() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = start_serve("--in-memory", "--port", str(port))
+        _, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    [line] = err.strip().splitlines()
+    assert f"Port {port}" in line and "taken" in line and "--port" in line
