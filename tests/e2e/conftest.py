@@ -30,9 +30,13 @@ WAIT_MS = 15_000
 """Upper bound of every wait on the page (cold Lambda workers on a busy two-core machine)."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium (Playwright's own browser download does not work here)."""
+    """Debian's headless Chromium (Playwright's own browser download does not work here).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, which would break every later test that calls ``asyncio.run``.
+    """
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs it (apt-get install chromium)")
     with sync_playwright() as playwright:
