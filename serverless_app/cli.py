@@ -19,6 +19,12 @@ def _register() -> None:
     from serverless_app.bench.cli import bench
 
     main.add_command(bench)  # wschat bench
+    from serverless_app.clients.token_cmd import token
+
+    main.add_command(token)  # wschat token
+    from serverless_app.clients.terminal import chat
+
+    main.add_command(chat)  # wschat chat
 
 
 _register()
