@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from serverless_app.clients.dev_secret import local_token_secret
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, AuthMode
 from serverless_app.local.errors import SetupError
 from serverless_app.local.server import LocalStack, run_local_stack
@@ -27,15 +28,24 @@ def banner(stack: LocalStack, *, data_dir: Path | None) -> str:
     ddb = stack.dynamodb_endpoint
     index = MESSAGES_TABLE.indexes[0].name
     storage = "in memory" if data_dir is None else f"data in {data_dir}"
+    if stack.token_secret is not None:
+        auth = "token (connect with ?token=; mint one with `wschat token USER`)"
+        wscat = f'npx wscat -c "{stack.ws_url}?token=$(.venv/bin/wschat token user123)"'
+    else:
+        auth = "none (the seed's open mode: user_id comes from the client)"
+        wscat = f'npx wscat -c "{stack.ws_url}?user_id=user123"'
     return "\n".join(
         [
             "wschat local stack is running",
+            f"  Web client    {stack.http_url}/",
             f"  WebSocket     {stack.ws_url}",
             f"  @connections  {stack.connections_url}/@connections/{{connection_id}}",
             f"  DynamoDB      {ddb}  ({storage})",
             f"  Stats         {stack.http_url}/_local/stats",
+            f"  Auth          {auth}",
             "Try:",
-            f"  npx wscat -c {stack.ws_url}",
+            f"  {wscat}",
+            '  > {"action":"sendMessage","room":"general","user_id":"user123","message":"Hello!"}',
             f"  aws dynamodb scan --table-name {CONNECTIONS_TABLE.name} --endpoint-url {ddb}",
             f"  aws dynamodb query --table-name {MESSAGES_TABLE.name} --index-name {index} "
             '--key-condition-expression "user_id = :user_id" '
@@ -75,8 +85,14 @@ async def _run(options: dict[str, object], data_dir: Path | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where DynamoDB Local keeps its data.",
 )
-# TODO: the default must become `token` once the token authorizer and `wschat token` are wired in.
-@click.option("--auth", "auth_mode", type=click.Choice(["token", "none"]), default="none", show_default=True)
+@click.option(
+    "--auth",
+    "auth_mode",
+    type=click.Choice(["token", "none"]),
+    default="token",
+    show_default=True,
+    help="token: $connect needs ?token= signed with .wschat/token-secret (wschat token USER); none: the seed's open mode.",
+)
 @click.option("--log-events", is_flag=True, help="Print every event and response as JSON.")
 @click.option("--max-concurrency", default=8, show_default=True, type=int, help="Workers per function.")
 def serve(
@@ -101,6 +117,7 @@ def serve(
         "data_dir": data_dir.resolve(),
         "in_memory": in_memory,
         "auth_mode": auth_mode,
+        "token_secret": local_token_secret() if auth_mode == "token" else None,
         "log_events": log_events,
         "max_concurrency": max_concurrency,
     }

@@ -111,6 +111,7 @@ async def run_local_stack(
     slow_consumer_timeout_s: float = 10.0,
 ) -> AsyncIterator[LocalStack]:
     """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway."""
+    from serverless_app.local.dev_tokens import add_dev_token_routes
     from serverless_app.local.dynamodb_proxy import DynamoDBProxy
     from serverless_app.local.lambda_api import add_lambda_routes
     from serverless_app.local.lambda_runtime import LambdaRuntime
@@ -136,7 +137,7 @@ async def run_local_stack(
         stack.push_async_callback(proxy.stop)
 
         if auth_mode == "token" and token_secret is None:
-            token_secret = secrets.token_urlsafe(32)
+            token_secret = secrets.token_urlsafe(48)
         runtime = LambdaRuntime(
             functions=functions,
             environments=local_environments(
@@ -167,6 +168,8 @@ async def run_local_stack(
         )
         app = web.Application(client_max_size=8 * 1024 * 1024)
         add_lambda_routes(app, runtime)
+        if auth_mode == "token" and token_secret is not None:
+            add_dev_token_routes(app, secret=token_secret)
         gateway.install(app)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=5.0)
         await runner.setup()

@@ -34,6 +34,7 @@ def start_serve(*args: str) -> subprocess.Popen[str]:
 
 
 def test_serve_prints_banner_serves_and_stops_on_sigint() -> None:
+    """The default (token) mode prints URLs and the commands to try, serves, and stops cleanly on Ctrl-C."""
     process = start_serve("--in-memory", "--port", "0", "--dynamodb-port", str(free_port()))
     assert process.stdout is not None
     lines: list[str] = []
@@ -49,7 +50,10 @@ def test_serve_prints_banner_serves_and_stops_on_sigint() -> None:
         banner = "".join(lines)
         match = re.search(r"WebSocket\s+ws://127\.0\.0\.1:(\d+)/prod", banner)
         assert match, banner
-        assert "npx wscat -c ws://127.0.0.1:" in banner
+        assert (
+            'npx wscat -c "ws://127.0.0.1:' in banner and "?token=$(.venv/bin/wschat token user123)" in banner
+        )
+        assert "Auth          token" in banner
         assert (
             "aws dynamodb scan --table-name websocket-connections --endpoint-url http://127.0.0.1:" in banner
         )
@@ -67,6 +71,7 @@ def test_serve_prints_banner_serves_and_stops_on_sigint() -> None:
 
 
 def test_serve_taken_port_is_one_clear_line_and_nonzero_exit() -> None:
+    """A taken port is one line naming the port and the option to change, and a non-zero exit."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -1,0 +1,41 @@
+"""``POST /_local/token``: a dev token for the browser client, served by the local runtime only.
+
+A real deployment has no such endpoint: users get tokens from the application that signs them
+in (``wschat token --secret-arn`` for testing). Locally, anyone on this machine may mint a
+token for any user — that is the point of a development stack.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from serverless_app.chat.auth import mint_token
+
+__all__ = ["DEV_TOKEN_PATH", "DEV_TOKEN_TTL_S", "add_dev_token_routes"]
+
+DEV_TOKEN_PATH = "/_local/token"
+DEV_TOKEN_TTL_S = 12 * 3600
+
+
+def add_dev_token_routes(app: web.Application, *, secret: str, ttl_s: int = DEV_TOKEN_TTL_S) -> None:
+    """``{"user_id": "alice", "name"?: "Alice"}`` → ``{"token": "...", "expires_at": epoch seconds}``."""
+
+    async def issue(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"message": "send a JSON object with user_id"}, status=400)
+        user_id = body.get("user_id") if isinstance(body, dict) else None
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(user_id, str) or (name is not None and not isinstance(name, str)):
+            return web.json_response({"message": "user_id must be a string"}, status=400)
+        now = int(time.time())
+        try:
+            token = mint_token(user_id, secret, ttl_s=ttl_s, name=name, now=now)
+        except ValueError as error:
+            return web.json_response({"message": str(error)}, status=400)
+        return web.json_response({"token": token, "expires_at": now + ttl_s})
+
+    app.router.add_post(DEV_TOKEN_PATH, issue)

@@ -1,0 +1,132 @@
+"""Token mode end to end: the authorizer guards $connect, identities come from the token and cannot be spoofed."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+import websocket
+
+from serverless_app.chat.auth import mint_token
+from serverless_app.local.background import LocalStackThread
+from serverless_app.local.dynamodb_local import DynamoDBLocal
+from tests.integration.clients import ChatClient, unique
+
+SECRET = "t" * 64
+
+
+@pytest.fixture(scope="module")
+def token_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    with LocalStackThread(
+        port=0,
+        auth_mode="token",
+        token_secret=SECRET,
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        reload=False,
+    ) as stack:
+        yield stack
+
+
+def handshake_status(stack: Any, **query: str) -> int:
+    try:
+        websocket.create_connection(f"{stack.ws_url}?{urlencode(query)}", timeout=15).close()
+    except websocket.WebSocketBadStatusException as refused:
+        return int(refused.status_code)
+    return 101
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"sub": "alice", "iss": "wschat", "aud": "wschat", "iat": now, "exp": now + 60, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({}, 401),
+        ({"token": ""}, 401),
+        ({"token": "garbage"}, 401),
+        ({"token": "PLACEHOLDER_EXPIRED"}, 401),
+        ({"token": "PLACEHOLDER_WRONG_KEY"}, 401),
+        ({"token": "PLACEHOLDER_ALG_NONE"}, 401),
+        ({"user_id": "alice"}, 401),
+    ],
+    ids=[
+        "no token",
+        "empty token",
+        "malformed",
+        "expired",
+        "wrong signature",
+        "alg none",
+        "user_id instead of a token",
+    ],
+)
+def test_connections_without_a_valid_token_are_refused(
+    token_stack: Any, query: dict[str, str], status: int
+) -> None:
+    """Missing, malformed, expired, wrongly signed and unsigned tokens are refused with 401 before anything is stored."""
+    replacements = {
+        "PLACEHOLDER_EXPIRED": mint_token("alice", SECRET, ttl_s=-30),
+        "PLACEHOLDER_WRONG_KEY": mint_token("alice", "w" * 64),
+        "PLACEHOLDER_ALG_NONE": jwt.encode(_claims(), None, algorithm="none"),
+    }
+    query = {k: replacements.get(v, v) for k, v in query.items()}
+    assert handshake_status(token_stack, **query) == status
+
+
+def test_a_valid_token_connects_and_names_the_user(token_stack: Any) -> None:
+    """The welcome names the token's user; messages without user_id are sent as that user."""
+    room = unique("auth")
+    client = ChatClient(token_stack.ws_url, token=mint_token("alice", SECRET), rooms=room)
+    try:
+        assert client.wait_action("welcome")["user_id"] == "alice"
+        client.send(action="sendMessage", room=room, message="signed")
+        assert client.wait_action("message", message="signed")["user_id"] == "alice"
+    finally:
+        client.close()
+
+
+def test_a_token_for_one_user_cannot_speak_as_another(token_stack: Any) -> None:
+    """alice's connection sending as bob gets `forbidden`; bob's connection in the room receives nothing."""
+    room = unique("spoof")
+    alice = ChatClient(token_stack.ws_url, token=mint_token("alice", SECRET), rooms=room)
+    bob = ChatClient(token_stack.ws_url, token=mint_token("bob", SECRET), rooms=room)
+    try:
+        alice.wait_action("welcome")
+        bob.wait_action("welcome")
+        alice.send(action="sendMessage", room=room, user_id="bob", message="it's me, bob")
+        assert alice.wait_action("error")["code"] == "forbidden"
+        assert not [f for f in bob.drain(0.5) if f.get("action") == "message"]
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_the_dev_token_endpoint_mints_tokens_the_authorizer_accepts(token_stack: Any) -> None:
+    """POST /_local/token gives a token for a user; a bad user id is a 400."""
+
+    def post(body: object) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{token_stack.http_url}/_local/token",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    status, answer = post({"user_id": "carol"})
+    assert status == 200 and answer["expires_at"] > time.time()
+    assert handshake_status(token_stack, token=answer["token"]) == 101
+    assert post({"user_id": "not valid!"})[0] == 400
+    assert post(["carol"])[0] == 400
