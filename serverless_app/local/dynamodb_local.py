@@ -172,12 +172,16 @@ def start_dynamodb_local(
         "-port",
         str(port),
         "-disableTelemetry",
+        # One database whatever the caller's credentials and region: without it DynamoDB Local keeps
+        # a database per access key and region, and `aws dynamodb scan` with a user's own profile
+        # would see no tables.
+        "-sharedDb",
     ]
     if data_dir is None:
         command.append("-inMemory")
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
-        command += ["-sharedDb", "-dbPath", str(data_dir)]
+        command += ["-dbPath", str(data_dir)]
     # stderr goes to a file, not a pipe: an unread pipe could fill up and stall Java.
     with tempfile.TemporaryFile() as stderr_log:  # the child keeps its own descriptor
         process = subprocess.Popen(
