@@ -15,7 +15,7 @@ def test_the_tables_are_visible_whatever_the_callers_credentials_and_region(
     stranger = boto3.client(
         "dynamodb",
         endpoint_url=dynamodb_local.endpoint_url,
-        aws_access_key_id="someone-else",
+        aws_access_key_id="AKIAOTHERUSER",
         aws_secret_access_key="whatever",
         region_name="ap-southeast-2",
     )
