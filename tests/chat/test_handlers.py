@@ -403,6 +403,13 @@ def test_a_valid_token_is_allowed_and_its_user_reaches_the_context(token_secret:
     assert result["context"]["user_id"] == "alice" and result["principalId"] == "alice"
 
 
+def _signed(key: str | None = SECRET, algorithm: str = "HS256", **overrides: Any) -> str:
+    """A token with valid claims except for ``overrides`` (``None`` drops a claim)."""
+    now = int(time.time())
+    claims = {"sub": "alice", "iss": "wschat", "aud": "wschat", "iat": now, "exp": now + 60, **overrides}
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, algorithm=algorithm)
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -411,55 +418,11 @@ def test_a_valid_token_is_allowed_and_its_user_reaches_the_context(token_secret:
         "not-a-jwt",
         mint_token("alice", "wrong-secret" * 6),
         mint_token("alice", SECRET, ttl_s=-10),
-        jwt.encode(
-            {
-                "sub": "alice",
-                "iss": "wschat",
-                "aud": "wschat",
-                "iat": int(time.time()),
-                "exp": int(time.time()) + 60,
-            },
-            None,
-            algorithm="none",
-        ),
-        jwt.encode(
-            {
-                "sub": "alice",
-                "iss": "wschat",
-                "aud": "wschat",
-                "iat": int(time.time()),
-                "exp": int(time.time()) + 60,
-            },
-            SECRET,
-            algorithm="HS512",
-        ),
-        jwt.encode(
-            {
-                "sub": "alice",
-                "iss": "other",
-                "aud": "wschat",
-                "iat": int(time.time()),
-                "exp": int(time.time()) + 60,
-            },
-            SECRET,
-            algorithm="HS256",
-        ),
-        jwt.encode(
-            {
-                "sub": "a/b",
-                "iss": "wschat",
-                "aud": "wschat",
-                "iat": int(time.time()),
-                "exp": int(time.time()) + 60,
-            },
-            SECRET,
-            algorithm="HS256",
-        ),
-        jwt.encode(
-            {"iss": "wschat", "aud": "wschat", "iat": int(time.time()), "exp": int(time.time()) + 60},
-            SECRET,
-            algorithm="HS256",
-        ),
+        _signed(key=None, algorithm="none"),
+        _signed(algorithm="HS512"),
+        _signed(iss="other"),
+        _signed(sub="a/b"),
+        _signed(sub=None),
     ],
     ids=[
         "missing",
