@@ -87,6 +87,14 @@ class ChatClient:
                 )
             await asyncio.sleep(0.01)
 
+    async def eventually_count(self, action: str, count: int, *, timeout_s: float) -> None:
+        """Wait (bounded) until ``count`` frames of ``action`` have arrived."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.of(action)) < count:
+            if self.closed or time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.of(action))}/{count} {action!r} frames within {timeout_s} s")
+            await asyncio.sleep(0.01)
+
     async def connection_id(self, *, timeout_s: float = 20.0) -> str:
         welcome = await self.wait_for(lambda f: f.get("action") == "welcome", timeout_s=timeout_s)
         return str(welcome["connection_id"])
