@@ -45,6 +45,9 @@ __all__ = ["bench"]
     help="Distinct users per room, shared by its connections (0: one user per connection).",
 )
 @click.option(
+    "--seed-rooms", is_flag=True, help="Connect one client per room (until its welcome) before the others."
+)
+@click.option(
     "--token-secret", envvar="WSCHAT_TOKEN_SECRET", help="Mint tokens with this secret (token mode)."
 )
 @click.option("--token-command", help="Command printing a token; {user} is replaced by the user id.")
@@ -65,6 +68,7 @@ def bench(
     payload_bytes: int,
     user_prefix: str,
     users_per_room: int,
+    seed_rooms: bool,
     token_secret: str | None,
     token_command: str | None,
     json_path: Path | None,
@@ -100,6 +104,7 @@ def bench(
         payload_bytes=payload_bytes,
         user_prefix=user_prefix,
         users_per_room=users_per_room,
+        seed_rooms=seed_rooms,
         progress=not quiet,
     )
     console = Console()
