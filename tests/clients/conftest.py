@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import re
@@ -20,66 +19,10 @@ from typing import Any
 
 import pytest
 
-from serverless_app.local.dynamodb_local import DynamoDBLocal
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0
 """Upper bound of every wait (cold Lambda workers on a busy two-core machine)."""
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
-
-
-class StackThread:
-    """``run_local_stack`` on its own event loop in a daemon thread; a context manager."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self.stack: Any = None
-
-    async def _main(self) -> None:
-        from serverless_app.local.server import run_local_stack
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        try:
-            async with run_local_stack(**self._options) as stack:
-                self.stack = stack
-                self._ready.set()
-                await self._stop.wait()
-        except BaseException as error:
-            self._error = error
-        finally:
-            self._ready.set()
-
-    def __enter__(self) -> Any:
-        self._thread.start()
-        if not self._ready.wait(timeout=180):
-            raise RuntimeError("the local stack did not start within 180 s")
-        if self._error is not None:
-            raise RuntimeError("the local stack failed to start") from self._error
-        return self.stack
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
-    """The real local runtime: gateway on a free port, Lambda workers, auth mode none."""
-    with StackThread(
-        port=0,
-        auth_mode="none",
-        dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
-        static_dir=None,
-    ) as stack:
-        yield stack
 
 
 @pytest.fixture
