@@ -135,7 +135,7 @@ class ChatService:
         self._store.put_connection(record)
         announcements: list[Delivery] = []
         for room in rooms:
-            announcements += self._enter(record, room, announce_to_self=False)
+            announcements += self._enter(record, room, announce_to_self=False, record_has_room=True)
         welcome: ServerFrame = {
             "action": "welcome",
             "connection_id": connection_id,
@@ -287,11 +287,14 @@ class ChatService:
             )
         return self._enter(record, room, announce_to_self=True)
 
-    def _enter(self, record: ConnectionRecord, room: str, *, announce_to_self: bool) -> list[Delivery]:
+    def _enter(
+        self, record: ConnectionRecord, room: str, *, announce_to_self: bool, record_has_room: bool = False
+    ) -> list[Delivery]:
         deliveries: list[Delivery] = []
         member = Member(room=room, connection_id=record.connection_id, user_id=record.user_id)
         if self._store.add_member(member, ttl=record.ttl):
-            self._store.set_connection_rooms(record.connection_id, room, present=True)
+            if not record_has_room:  # at connect the record was written with its rooms
+                self._store.set_connection_rooms(record.connection_id, room, present=True)
             if self._store.count_user(room, record.user_id, +1, ttl=record.ttl) == 1:
                 presence = {"action": "presence", "room": room, "user_id": record.user_id, "event": "join"}
                 deliveries.append(ToRoom(room, presence, exclude=frozenset({record.connection_id})))

@@ -136,6 +136,8 @@ class DynamoDBLocal:
 
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
+        # Like the server that will bind it: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
