@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,10 +30,12 @@ __all__ = [
     "lambda_failures",
     "management_client",
     "member_ids",
+    "run_clients",
     "run_stack",
 ]
 
 Frame = dict[str, Any]
+_opened: list[ChatClient] = []
 
 
 class ChatClient:
@@ -44,6 +46,7 @@ class ChatClient:
         self.frames: list[Frame] = []
         self.closed = False
         self._reader = asyncio.create_task(self._read())
+        _opened.append(self)
 
     @classmethod
     async def open(cls, ws_url: str, *, timeout_s: float = 20.0, **query: str) -> ChatClient:
@@ -109,6 +112,20 @@ class ChatClient:
         self._reader.cancel()
         with contextlib.suppress(BaseException):
             await self._reader
+
+
+def run_clients(scenario: Callable[[], Awaitable[None]]) -> None:
+    """``asyncio.run(scenario())``, then close every client it opened, whether it passed or not."""
+
+    async def main() -> None:
+        try:
+            await scenario()
+        finally:
+            clients = list(_opened)
+            _opened.clear()
+            await asyncio.gather(*(client.close() for client in clients))
+
+    asyncio.run(main())
 
 
 async def connect_many(ws_url: str, count: int, *, parallel: int = 40, **query: str) -> list[ChatClient]:

@@ -20,6 +20,7 @@ from tests.faults.harness import (
     eventually,
     lambda_failures,
     member_ids,
+    run_clients,
 )
 
 ROOM = "fault-drop"
@@ -89,5 +90,5 @@ def test_a_third_of_the_room_vanishing_mid_burst_loses_nothing_for_the_rest(
             what="every record is gone after closing",
         )
 
-    asyncio.run(scenario())
+    run_clients(scenario)
     assert lambda_failures(local_stack.stats()) == failures_before, "no handler failed or timed out"

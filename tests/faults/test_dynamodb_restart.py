@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 from serverless_app.local import dynamodb_local
 from serverless_app.local.dynamodb_local import DynamoDBLocal, free_port, start_dynamodb_local
 from serverless_app.local.errors import SetupError
-from tests.faults.harness import ChatClient, run_stack
+from tests.faults.harness import ChatClient, run_clients, run_stack
 
 ROOM = "fault-ddb"
 SENDERS = 3
@@ -203,7 +203,7 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
                 )  # fmt: skip
                 await asyncio.gather(observer.close(), *(c.close() for c in clients))
 
-            asyncio.run(scenario())
+            run_clients(scenario)
     finally:
         local.stop()
 

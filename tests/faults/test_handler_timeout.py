@@ -17,7 +17,7 @@ import pytest
 
 from serverless_app.definitions import DEFAULT_FUNCTION, FUNCTIONS, LIMITS
 from tests.faults.fixtures.handlers import SLOW_SECONDS
-from tests.faults.harness import ChatClient, run_stack
+from tests.faults.harness import ChatClient, run_clients, run_stack
 
 ROOM = "fault-timeout"
 SLOW_HANDLER = "tests.faults.fixtures.handlers.slow_default"
@@ -84,4 +84,4 @@ def test_a_handler_too_slow_gets_api_gateways_error_frame_and_the_connection_sur
             assert not client.closed
             await client.close()
 
-        asyncio.run(scenario())
+        run_clients(scenario)

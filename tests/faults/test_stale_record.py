@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from serverless_app.definitions import CONNECTION_TTL_SECONDS, CONNECTIONS_TABLE, ROOMS_TABLE
-from tests.faults.harness import ChatClient, connection_ids, eventually, lambda_failures, member_ids
+from tests.faults.harness import (
+    ChatClient,
+    connection_ids,
+    eventually,
+    lambda_failures,
+    member_ids,
+    run_clients,
+)
 
 ROOM = "fault-stale"
 STALE_ID = "c3RhbGUtZmFrZQ="  # shaped like API Gateway's ids, '=' included (URL-encoded on the wire)
@@ -99,7 +106,7 @@ def test_a_stale_record_is_pruned_by_the_next_fan_out_and_nobody_else_notices(
             assert not client.closed
         await asyncio.gather(alice.close(), bob.close())
 
-    asyncio.run(scenario())
+    run_clients(scenario)
     stats = local_stack.stats()
     assert stats["connections_api"]["posts"]["410"] > gone_before, "the ghost was found by a 410"
     assert lambda_failures(stats) == failures_before, "no handler failed"
