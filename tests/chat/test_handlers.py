@@ -460,3 +460,27 @@ def test_a_refused_send_names_its_client_msg_id(lambda_env: ConnectionsDouble, m
     [error] = lambda_env.received(alice)
     validate_server_frame(error)
     assert error["code"] == "forbidden" and error["client_msg_id"] == "m-7"
+
+
+def test_two_hundred_concurrent_sends_are_all_stored_and_each_delivered_to_every_member(
+    lambda_env: ConnectionsDouble, make_event: Event, ddb: Any
+) -> None:
+    """20 members each send 10 messages at once (200 concurrent $default invocations): 200 items, and every member receives all 200 exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    members = [connect_as(make_event, f"u{i}") for i in range(20)]
+    lambda_env.clear()
+    sends = [(cid, f"{cid}:{n}") for cid in members for n in range(10)]
+    with ThreadPoolExecutor(32) as pool:
+        list(
+            pool.map(
+                lambda s: say(
+                    make_event, s[0], {"action": "sendMessage", "room": "general", "message": s[1]}
+                ),
+                sends,
+            )
+        )
+    assert item_counts(ddb)[MESSAGES_TABLE.name] == 200
+    expected = sorted(text for _, text in sends)
+    for member in members:
+        assert sorted(f["message"] for f in lambda_env.received(member, "message")) == expected
