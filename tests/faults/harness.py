@@ -27,6 +27,7 @@ __all__ = [
     "connect_many",
     "connection_ids",
     "eventually",
+    "history",
     "lambda_failures",
     "management_client",
     "member_ids",
@@ -112,6 +113,24 @@ class ChatClient:
         self._reader.cancel()
         with contextlib.suppress(BaseException):
             await self._reader
+
+
+async def history(client: ChatClient, room: str) -> list[Frame]:
+    """The room's whole history, oldest first, paging backwards with ``getHistory`` (bounded)."""
+    messages: list[Frame] = []
+    before = None
+    for _ in range(20):
+        mark = len(client.frames)
+        request: dict[str, Any] = {"action": "getHistory", "room": room, "limit": 100}
+        if before is not None:
+            request["before"] = before
+        await client.send(**request)
+        page = await client.wait_for(lambda f: f.get("action") == "history", timeout_s=15, start=mark)
+        messages = page["messages"] + messages
+        before = page["next_cursor"]
+        if before is None:
+            return messages
+    raise AssertionError("history did not end within 20 pages")
 
 
 def run_clients(scenario: Callable[[], Awaitable[None]]) -> None:

@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 from serverless_app.local import dynamodb_local
 from serverless_app.local.dynamodb_local import DynamoDBLocal, free_port, start_dynamodb_local
 from serverless_app.local.errors import SetupError
-from tests.faults.harness import ChatClient, run_clients, run_stack
+from tests.faults.harness import ChatClient, history, run_clients, run_stack
 
 ROOM = "fault-ddb"
 SENDERS = 3
@@ -108,24 +108,6 @@ def restart(port: int, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Dynam
     return start_dynamodb_local(port=port, data_dir=data_dir)
 
 
-async def history(client: ChatClient) -> list[dict[str, Any]]:
-    """The room's whole history, paging backwards (bounded)."""
-    messages: list[dict[str, Any]] = []
-    before = None
-    for _ in range(20):
-        mark = len(client.frames)
-        request: dict[str, Any] = {"action": "getHistory", "room": ROOM, "limit": 100}
-        if before is not None:
-            request["before"] = before
-        await client.send(**request)
-        page = await client.wait_for(lambda f: f.get("action") == "history", timeout_s=15, start=mark)
-        messages = page["messages"] + messages
-        before = page["next_cursor"]
-        if before is None:
-            return messages
-    raise AssertionError("history did not end within 20 pages")
-
-
 @pytest.mark.timeout(240)
 def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -175,7 +157,7 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
                     last = await sender.send_one()
                     assert last["action"] == "ack", f"sends work again after the restart: {last}"
 
-                stored = await history(observer)
+                stored = await history(observer, ROOM)
                 stored_ids = Counter(m["client_msg_id"] for m in stored)
                 for sender in senders:
                     for client_msg_id, ack in sender.acked().items():
@@ -194,7 +176,7 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
                         retried = await sender.send_one(client_msg_id)
                         assert retried["action"] == "ack", retried
                         await asyncio.sleep(PACE_S)
-                stored_ids = Counter(m["client_msg_id"] for m in await history(observer))
+                stored_ids = Counter(m["client_msg_id"] for m in await history(observer, ROOM))
                 every_id = {cid for s in senders for cid in s.answers}
                 assert stored_ids == Counter(dict.fromkeys(every_id, 1))
                 print(
