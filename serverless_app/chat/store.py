@@ -56,10 +56,13 @@ def _code(error: ClientError) -> str:
 
 @contextmanager
 def _storage() -> Iterator[None]:
-    """Turn DynamoDB and network failures into :class:`StorageUnavailable`."""
+    """Turn a failed write condition into :class:`Conflict`, other DynamoDB and network failures
+    into :class:`StorageUnavailable`."""
     try:
         yield
     except ClientError as error:
+        if _code(error) == "ConditionalCheckFailedException":
+            raise Conflict(str(error)) from error
         raise StorageUnavailable(f"storage failed ({_code(error) or 'error'}); nothing was saved") from error
     except BotoCoreError as error:
         raise StorageUnavailable("storage is unreachable; nothing was saved") from error
@@ -123,13 +126,8 @@ class ChatStore:
                     ExpressionAttributeNames={"#rooms": "rooms", "#id": "connection_id"},
                     ExpressionAttributeValues={":room": {"SS": [room]}},
                 )
-        except StorageUnavailable as error:
-            if (
-                isinstance(error.__cause__, ClientError)
-                and _code(error.__cause__) == "ConditionalCheckFailedException"
-            ):
-                return
-            raise
+        except Conflict:
+            return  # the connection record is gone
 
     def save_bucket(self, connection_id: str, new: TokenBucket, *, previous: TokenBucket | None) -> None:
         """Store the rate-limit bucket only if nobody changed it since ``previous`` was read."""
@@ -184,13 +182,8 @@ class ChatStore:
                     ConditionExpression="attribute_not_exists(#sk)",
                     ExpressionAttributeNames={"#sk": "sk"},
                 )
-        except StorageUnavailable as error:
-            if (
-                isinstance(error.__cause__, ClientError)
-                and _code(error.__cause__) == "ConditionalCheckFailedException"
-            ):
-                return False
-            raise
+        except Conflict:
+            return False
         return True
 
     def remove_member(self, room: str, connection_id: str) -> Member | None:
@@ -232,12 +225,8 @@ class ChatStore:
                     ExpressionAttributeNames={"#n": "connections"},
                     ExpressionAttributeValues=_item({":zero": 0}),
                 )
-        except StorageUnavailable as error:
-            if not (
-                isinstance(error.__cause__, ClientError)
-                and _code(error.__cause__) == "ConditionalCheckFailedException"
-            ):
-                raise  # someone rejoined in between: keep the count
+        except Conflict:
+            pass  # someone rejoined in between: keep the count
 
     def members(self, room: str, *, now: float) -> list[Member]:
         """Every live connection in the room: one Query of the room's partition, never a Scan."""
@@ -425,23 +414,16 @@ class ChatStore:
         names: dict[str, str],
         values: dict[str, Any],
     ) -> None:
-        try:
-            with _storage():
-                self._client.update_item(
-                    TableName=table,
-                    Key=_item(key),
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-        except StorageUnavailable as error:
-            if (
-                isinstance(error.__cause__, ClientError)
-                and _code(error.__cause__) == "ConditionalCheckFailedException"
-            ):
-                raise Conflict(condition) from None
-            raise
+        """An update that raises :class:`Conflict` when ``condition`` does not hold."""
+        with _storage():
+            self._client.update_item(
+                TableName=table,
+                Key=_item(key),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
 
 
 def _connection(values: dict[str, Any]) -> ConnectionRecord:
