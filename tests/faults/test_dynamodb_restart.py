@@ -21,9 +21,12 @@ from typing import Any
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from serverless_app.local import dynamodb_local
-from serverless_app.local.dynamodb_local import DynamoDBLocal, free_port, start_dynamodb_local
-from serverless_app.local.errors import SetupError
+from serverless_app.local.dynamodb_local import (
+    DynamoDBLocal,
+    dynamodb_client,
+    free_port,
+    start_dynamodb_local,
+)
 from tests.faults.harness import ChatClient, history, run_clients, run_stack
 
 ROOM = "fault-ddb"
@@ -98,20 +101,13 @@ def port_has_listener(host: str, port: int) -> bool:
         return False
 
 
-def restart(port: int, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> DynamoDBLocal:
-    """Start again on the same port and files.
-
-    Works around the bug ``test_dynamodb_local_restarts_on_its_port_right_after_a_kill`` pins:
-    ``start_dynamodb_local`` refuses the port for ~60 s after a kill (TIME_WAIT).
-    """
-    monkeypatch.setattr(dynamodb_local, "_port_is_free", lambda host, p: not port_has_listener(host, p))
+def restart(port: int, data_dir: Path) -> DynamoDBLocal:
+    """Start again on the same port and files, at once."""
     return start_dynamodb_local(port=port, data_dir=data_dir)
 
 
 @pytest.mark.timeout(240)
-def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(tmp_path: Path) -> None:
     """Every send is answered; no ack without storage; the gateway serves on; history survives."""
     data_dir = tmp_path / "dynamodb"
     port = free_port()
@@ -144,7 +140,7 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
                     )
                 assert refused.value.response.status_code == 500
 
-                local = await asyncio.to_thread(restart, port, data_dir, monkeypatch)
+                local = await asyncio.to_thread(restart, port, data_dir)
                 await asyncio.sleep(2.0)  # storage back
                 stop.set()
                 await streams
@@ -191,20 +187,13 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    raises=SetupError,
-    reason=(
-        "bug: serverless_app/local/dynamodb_local.py _port_is_free() binds its probe socket without "
-        "SO_REUSEADDR, so the killed server's connections in TIME_WAIT make the port look taken for "
-        "~60 s (measured 62 s) although Java binds it fine; `wschat serve --dynamodb-port N` cannot "
-        "come back right after DynamoDB Local crashed. Fix: set SO_REUSEADDR on the probe socket."
-    ),
-)
 def test_dynamodb_local_restarts_on_its_port_right_after_a_kill(tmp_path: Path) -> None:
-    """A crashed DynamoDB Local can be started again on the same port at once."""
+    """A crashed DynamoDB Local can be started again on the same port at once (regression: the port
+    probe used to bind without ``SO_REUSEADDR`` and refused the port for ~60 s of TIME_WAIT)."""
     port = free_port()
-    local = start_dynamodb_local(port=port, data_dir=tmp_path)  # its readiness probe opens a connection
+    local = start_dynamodb_local(port=port, data_dir=tmp_path)
+    client = dynamodb_client(local.endpoint_url)
+    client.list_tables()  # a kept-alive connection: the kill leaves it in TIME_WAIT on the server's port
     kill(local)
     assert not port_has_listener("127.0.0.1", port), "nothing listens any more"
     local = start_dynamodb_local(port=port, data_dir=tmp_path)
