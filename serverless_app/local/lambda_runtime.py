@@ -341,7 +341,9 @@ class LambdaRuntime:
     ) -> InvocationResult:
         name = pool.definition.name
         if self.log_events:
-            logger.info("[%s] START RequestId: %s Version: $LATEST event=%s", name, request_id, event)
+            logger.info(
+                "[%s] START RequestId: %s Version: $LATEST event=%s", name, request_id, json.dumps(event)
+            )
         started = time.perf_counter()
         deadline_ms = int(time.time() * 1000 + limit_s * 1000)
         payload: Any = None
@@ -363,6 +365,8 @@ class LambdaRuntime:
         finally:  # also on cancellation: a worker with a reply pending cannot be reused
             duration_ms = (time.perf_counter() - started) * 1000
             self._release(pool, worker, healthy)
+        if self.log_events and error is None:
+            logger.info("[%s] RESPONSE RequestId: %s %s", name, request_id, json.dumps(payload, default=str))
         if self.log_events or error is not None:
             level = logging.WARNING if error is not None else logging.INFO
             logger.log(

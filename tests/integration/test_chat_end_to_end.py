@@ -100,3 +100,33 @@ def test_a_reconnecting_client_recovers_exactly_the_missed_messages(
     recovered = back.wait_action("history", room=room)
     assert [m["message"] for m in recovered["messages"]] == [f"missed{i}" for i in range(5)]
     assert recovered["direction"] == "after" and recovered["next_cursor"] is None
+
+
+def test_every_route_invocation_is_one_readable_log_line_and_log_events_prints_json(
+    dynamodb_local: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gateway logs route, connection, function, duration and status; --log-events adds each event and response as JSON."""
+    import json
+    import logging
+
+    from serverless_app.local.background import LocalStackThread
+
+    caplog.set_level(logging.INFO)
+    with LocalStackThread(
+        port=0, auth_mode="none", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False, log_events=True
+    ) as stack:
+        client = ChatClient(stack.ws_url, user_id="logger", rooms=unique("log"))
+        client.wait_action("welcome")
+        client.send(action="getPresence", room="general")
+        client.wait_action("presenceList")
+        client.close()
+    connection_id = client.frames[0]["connection_id"]
+    lines = [record.getMessage() for record in caplog.records]
+    route_lines = [line for line in lines if line.startswith("$connect") and connection_id in line]
+    assert route_lines and "websocket-connect" in route_lines[0] and " ms 200" in route_lines[0]
+    assert any(line.startswith("$default") and connection_id in line and " ms 200" in line for line in lines)
+    starts = [line for line in lines if "START RequestId" in line and connection_id in line]
+    event = json.loads(starts[0].split("event=", 1)[1])
+    assert event["requestContext"]["connectionId"] == connection_id
+    responses = [line for line in lines if "[websocket-default] RESPONSE" in line]
+    assert responses and json.loads(responses[0].split(" ", 4)[4]) == {"statusCode": 200}
