@@ -1,0 +1,104 @@
+"""What every part of the store shares: the client, the table names, (de)serialization, error mapping.
+
+Every expression uses placeholders (``#name`` / ``:value``); user input is only ever a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from serverless_app.chat.errors import StorageUnavailable
+from serverless_app.chat.settings import Settings
+
+__all__ = [
+    "Conflict",
+    "TableAccess",
+    "decimal",
+    "error_code",
+    "from_item",
+    "millis",
+    "serializer",
+    "storage",
+    "to_item",
+]
+
+serializer = TypeSerializer()
+deserializer = TypeDeserializer()
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def decimal(value: float) -> Decimal:
+    return Decimal(repr(round(value, 3)))
+
+
+def millis(epoch_s: float) -> int:
+    """Times compared in conditions are whole milliseconds, so they round-trip exactly."""
+    return round(epoch_s * 1000)
+
+
+class Conflict(Exception):
+    """A conditional write lost a race; the caller decides whether to retry."""
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def storage() -> Iterator[None]:
+    """Turn a failed write condition into :class:`Conflict`, other DynamoDB and network failures
+    into :class:`StorageUnavailable`."""
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            raise Conflict(str(error)) from error
+        raise StorageUnavailable(
+            f"storage failed ({error_code(error) or 'error'}); nothing was saved"
+        ) from error
+    except BotoCoreError as error:
+        raise StorageUnavailable("storage is unreachable; nothing was saved") from error
+
+
+class TableAccess:
+    """The low-level DynamoDB client and the three table names."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self._connections = settings.connections_table
+        self._rooms = settings.rooms_table
+        self._messages = settings.messages_table
+
+    def _conditional_update(
+        self,
+        table: str,
+        key: dict[str, Any],
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> None:
+        """An update that raises :class:`Conflict` when ``condition`` does not hold."""
+        with storage():
+            self._client.update_item(
+                TableName=table,
+                Key=to_item(key),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )

@@ -1,0 +1,185 @@
+"""``websocket-messages``: storing a message at most once, and reading history by room or by user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from serverless_app.chat.errors import StorageUnavailable
+from serverless_app.chat.models import StoredMessage
+from serverless_app.chat.store.base import TableAccess, error_code, from_item, storage, to_item
+from serverless_app.definitions import MESSAGES_TABLE
+
+__all__ = ["IDEMPOTENCY_PREFIX", "MessageStore"]
+
+_USER_INDEX = MESSAGES_TABLE.indexes[0].name
+IDEMPOTENCY_PREFIX = "idem#"
+"""Idempotency keys live in ``websocket-rooms`` beside the room's other bookkeeping."""
+
+
+class MessageStore(TableAccess):
+    def put_message(self, message: StoredMessage) -> StoredMessage:
+        """Store a new message; with a ``client_msg_id``, at most once per user and id.
+
+        Returns the stored message: the given one, or, for a retried ``client_msg_id``, the
+        message stored the first time (the caller then neither stores nor broadcasts again).
+        """
+        item = _message_item(message)
+        if message.client_msg_id is None:
+            with storage():
+                self._client.put_item(
+                    TableName=self._messages,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#ts)",
+                    ExpressionAttributeNames={"#ts": "timestamp"},
+                )
+            return message
+        idempotency_key = {
+            "room": message.room,
+            "sk": f"{IDEMPOTENCY_PREFIX}{message.user_id}#{message.client_msg_id}",
+        }
+        try:
+            with storage():
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._rooms,
+                                "Item": to_item(
+                                    {**idempotency_key, "cursor": message.cursor, "ttl": message.ttl}
+                                ),
+                                "ConditionExpression": "attribute_not_exists(#sk)",
+                                "ExpressionAttributeNames": {"#sk": "sk"},
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._messages,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(#ts)",
+                                "ExpressionAttributeNames": {"#ts": "timestamp"},
+                            }
+                        },
+                    ]
+                )
+        except StorageUnavailable as error:
+            cause = error.__cause__
+            if not (isinstance(cause, ClientError) and error_code(cause) == "TransactionCanceledException"):
+                raise
+            reasons = cause.response.get("CancellationReasons", [])
+            if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
+                raise
+            original = self._message_by_idempotency_key(idempotency_key)
+            if original is None:
+                raise
+            return original
+        return message
+
+    def _message_by_idempotency_key(self, key: dict[str, str]) -> StoredMessage | None:
+        with storage():
+            marker = self._client.get_item(TableName=self._rooms, Key=to_item(key), ConsistentRead=True)
+            if "Item" not in marker:
+                return None
+            cursor = str(from_item(marker["Item"])["cursor"])
+            response = self._client.get_item(
+                TableName=self._messages,
+                Key=to_item({"room": key["room"], "timestamp": cursor}),
+                ConsistentRead=True,
+            )
+        return _message(from_item(response["Item"])) if "Item" in response else None
+
+    def room_history(
+        self, room: str, *, limit: int, now: float, before: str | None = None, after: str | None = None
+    ) -> tuple[list[StoredMessage], bool]:
+        """Messages of a room in chronological order, and whether more exist in that direction.
+
+        Without ``after``: the newest ``limit`` messages older than ``before`` (if given).
+        With ``after``: the oldest ``limit`` messages newer than ``after``.
+        """
+        names = {"#room": "room", "#ttl": "ttl"}
+        values: dict[str, Any] = {":room": room, ":now": int(now)}
+        condition = "#room = :room"
+        if after is not None or before is not None:
+            condition += " AND #ts > :cursor" if after is not None else " AND #ts < :cursor"
+            names["#ts"] = "timestamp"
+            values[":cursor"] = after if after is not None else before
+        messages, more = self._query_messages(
+            {
+                "TableName": self._messages,
+                "KeyConditionExpression": condition,
+                "FilterExpression": "#ttl > :now",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(values),
+                "ScanIndexForward": after is not None,
+            },
+            limit,
+        )
+        if after is None:
+            messages.reverse()
+        return messages, more
+
+    def user_history(
+        self, user_id: str, *, limit: int, now: float, before: str | None = None
+    ) -> tuple[list[StoredMessage], bool]:
+        """A user's messages across rooms, newest first, through ``user-timestamp-index``."""
+        names = {"#user": "user_id", "#ttl": "ttl"}
+        values: dict[str, Any] = {":user": user_id, ":now": int(now)}
+        condition = "#user = :user"
+        if before is not None:
+            condition += " AND #ts < :cursor"
+            names["#ts"] = "timestamp"
+            values[":cursor"] = before
+        return self._query_messages(
+            {
+                "TableName": self._messages,
+                "IndexName": _USER_INDEX,
+                "KeyConditionExpression": condition,
+                "FilterExpression": "#ttl > :now",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(values),
+                "ScanIndexForward": False,
+            },
+            limit,
+        )
+
+    def _query_messages(self, request: dict[str, Any], limit: int) -> tuple[list[StoredMessage], bool]:
+        """Collect ``limit`` unexpired messages (the filter may thin pages), plus whether more exist."""
+        messages: list[StoredMessage] = []
+        request = {**request, "Limit": limit + 1}
+        with storage():
+            while True:
+                response = self._client.query(**request)
+                messages.extend(_message(from_item(item)) for item in response["Items"])
+                if len(messages) > limit or "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        more = len(messages) > limit or "LastEvaluatedKey" in response
+        return messages[:limit], more
+
+
+def _message_item(message: StoredMessage) -> dict[str, Any]:
+    return to_item(
+        {
+            "room": message.room,
+            "timestamp": message.cursor,
+            "sent_at": message.timestamp,
+            "message_id": message.message_id,
+            "user_id": message.user_id,
+            "message": message.message,
+            "client_msg_id": message.client_msg_id,
+            "ttl": message.ttl,
+        }
+    )
+
+
+def _message(values: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        room=str(values["room"]),
+        user_id=str(values["user_id"]),
+        message=str(values["message"]),
+        timestamp=str(values["sent_at"]),
+        message_id=str(values["message_id"]),
+        ttl=int(values["ttl"]),
+        client_msg_id=values.get("client_msg_id"),
+    )
