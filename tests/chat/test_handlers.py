@@ -484,3 +484,34 @@ def test_two_hundred_concurrent_sends_are_all_stored_and_each_delivered_to_every
     expected = sorted(text for _, text in sends)
     for member in members:
         assert sorted(f["message"] for f in lambda_env.received(member, "message")) == expected
+
+
+def test_a_connect_that_fails_halfway_leaves_no_connection_record(
+    lambda_env: ConnectionsDouble, make_event: Event, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If storage fails after the connection record was written, the handshake is refused with 500 and the record is removed."""
+    monkeypatch.setenv("ROOMS_TABLE", "websocket-rooms-missing")
+    container.settings.cache_clear()
+    container.service.cache_clear()
+    cid = connection_id()
+    response = connect.handler(make_event("$connect", cid, authorizer={"user_id": "alice"}), None)
+    assert response["statusCode"] == 500
+    assert (
+        ddb.get_item(TableName=CONNECTIONS_TABLE.name, Key={"connection_id": {"S": cid}}).get("Item") is None
+    )
+
+
+def test_a_welcome_that_cannot_be_scheduled_does_not_refuse_the_connection(
+    lambda_env: ConnectionsDouble, make_event: Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the Lambda API unreachable, $connect still succeeds: the connection works without its welcome."""
+    monkeypatch.setenv("WELCOME_FUNCTION", "websocket-welcome")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")
+    container.settings.cache_clear()
+    container.lambda_client.cache_clear()
+    try:
+        assert connect.handler(
+            make_event("$connect", connection_id(), authorizer={"user_id": "alice"}), None
+        ) == {"statusCode": 200}
+    finally:
+        container.lambda_client.cache_clear()

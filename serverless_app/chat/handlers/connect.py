@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat import container
 from serverless_app.chat.errors import ChatError
@@ -38,6 +39,14 @@ def _identity(request: WebSocketRequest, auth_mode: str) -> Identity | None:
     return Identity(user_id=f"guest-{digest}", verified=False)
 
 
+def _forget_half_made(connection_id: str, rooms: list[str]) -> None:
+    """Best effort: a refused handshake gets no ``$disconnect``, so remove what was already written."""
+    try:
+        container.service().disconnect(connection_id, also_rooms=frozenset(rooms))
+    except ChatError:
+        log.warning("could not clean up a refused connection; TTL will", connection_id=connection_id)
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = container.settings()
     request = WebSocketRequest.from_event(event)
@@ -57,6 +66,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log.warning(
             "connect refused", connection_id=request.connection_id, code=error.code, reason=error.message
         )
+        if status == 500:
+            _forget_half_made(request.connection_id, rooms)
         return {"statusCode": status, "body": error.message}
     log.info("connected", connection_id=request.connection_id, user_id=identity.user_id, rooms=rooms)
     if settings.welcome_function:
@@ -66,9 +77,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "welcome": outcome.welcome,
             "announcements": deliveries_to_json(outcome.announcements),
         }
-        container.lambda_client().invoke(
-            FunctionName=settings.welcome_function,
-            InvocationType="Event",
-            Payload=json.dumps(payload).encode(),
-        )
+        try:
+            container.lambda_client().invoke(
+                FunctionName=settings.welcome_function,
+                InvocationType="Event",
+                Payload=json.dumps(payload).encode(),
+            )
+        except (BotoCoreError, ClientError):  # the connection works without its welcome
+            log.exception("could not schedule the welcome", connection_id=request.connection_id)
     return {"statusCode": 200}
