@@ -43,6 +43,7 @@ class PostResult(enum.Enum):
     THROTTLED = "throttled"
     """429 even after retries with backoff."""
     FAILED = "failed"
+    """Network failures or 5xx even after retries, or another unexpected answer."""
 
 
 def callback_url(domain_name: str, stage: str) -> str:
@@ -65,6 +66,24 @@ class _Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _retryable(status: int | None) -> bool:
+    return status is None or status == 429 or status >= 500
+
+
+def _result_of(status: int | None) -> PostResult:
+    if status is None or status >= 500:
+        return PostResult.FAILED
+    if 200 <= status < 300:
+        return PostResult.OK
+    if status == 410:
+        return PostResult.GONE
+    if status == 413:
+        return PostResult.TOO_LARGE
+    if status == 429:
+        return PostResult.THROTTLED
+    return PostResult.FAILED
 
 
 class _LoopThread:
@@ -154,34 +173,31 @@ class ConnectionsApi:
         return {connection_id: result for (connection_id, _), result in zip(posts, results, strict=True)}
 
     async def _post(self, connection_id: str, data: bytes) -> PostResult:
-        try:
-            status = await self._status("POST", connection_id, data)
-            if status == 429:
-                status = await self._retry_throttled(connection_id, data)
-        except RetryError:
-            return PostResult.THROTTLED
-        except (OSError, TimeoutError, h11.ProtocolError, _StaleConnection):
-            return PostResult.FAILED
-        if 200 <= status < 300:
-            return PostResult.OK
-        if status == 410:
-            return PostResult.GONE
-        if status == 413:
-            return PostResult.TOO_LARGE
-        return PostResult.FAILED
+        """Send one frame. 429s, 5xx answers and network failures are retried with jittered
+        exponential backoff (a retry after a lost answer can deliver a frame twice; clients
+        de-duplicate by ``message_id``, which beats losing it)."""
+        status = await self._attempt(connection_id, data)
+        if _retryable(status):
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_result(_retryable),
+                    wait=wait_random_exponential(multiplier=0.05, max=1.0),
+                    stop=stop_after_attempt(self._retry_attempts - 1),
+                ):
+                    with attempt:
+                        status = await self._attempt(connection_id, data)
+                    if attempt.retry_state.outcome is not None and not attempt.retry_state.outcome.failed:
+                        attempt.retry_state.set_result(status)
+            except RetryError:
+                pass  # ``status`` holds the last answer
+        return _result_of(status)
 
-    async def _retry_throttled(self, connection_id: str, data: bytes) -> int:
-        status = 429
-        async for attempt in AsyncRetrying(
-            retry=retry_if_result(lambda code: code == 429),
-            wait=wait_random_exponential(multiplier=0.05, max=1.0),
-            stop=stop_after_attempt(self._retry_attempts - 1),
-        ):
-            with attempt:
-                status = await self._status("POST", connection_id, data)
-            if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
-                attempt.retry_state.set_result(status)
-        return status
+    async def _attempt(self, connection_id: str, data: bytes) -> int | None:
+        """One POST: its status, or ``None`` when the network failed."""
+        try:
+            return await self._status("POST", connection_id, data)
+        except (OSError, TimeoutError, h11.ProtocolError, _StaleConnection):
+            return None
 
     async def _status(self, method: str, connection_id: str, body: bytes) -> int:
         status, _ = await self._request(method, connection_id, body)

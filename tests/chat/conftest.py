@@ -63,14 +63,13 @@ def lambda_env(
     """The handlers' environment: tables on DynamoDB Local, @connections on the recording double."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", connections.url)
     monkeypatch.delenv("WELCOME_FUNCTION", raising=False)
-    for built in (
-        container.settings,
-        container.dynamodb_client,
-        container.service,
-        container.connections_api,
-    ):
-        built.cache_clear()
+    _forget_container()
     yield connections
+    _forget_container()
+
+
+def _forget_container() -> None:
+    """Make the handlers build their clients again, as a new Lambda container would."""
     for built in (
         container.settings,
         container.dynamodb_client,

@@ -8,6 +8,7 @@ Used only until the local gateway exists in a test: POST records the frame, GET 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +23,10 @@ class ConnectionsDouble:
         self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.gone: set[str] = set()
         self.throttle: dict[str, int] = {}
+        self.fail: dict[str, int] = {}
+        """Connection id → how many more POSTs answer 503 first."""
+        self.drop: dict[str, int] = {}
+        """Connection id → how many more POSTs are cut off with no answer at all."""
         self.requests: list[tuple[str, str]] = []
         self.unsigned: int = 0
         self.lock = threading.Lock()
@@ -76,6 +81,15 @@ def _handler(double: ConnectionsDouble) -> type[BaseHTTPRequestHandler]:
                 if double.throttle.get(connection_id, 0) > 0:
                     double.throttle[connection_id] -= 1
                     self._answer(429, error="LimitExceededException")
+                    return None
+                if double.fail.get(connection_id, 0) > 0:
+                    double.fail[connection_id] -= 1
+                    self._answer(503, error="ServiceUnavailable")
+                    return None
+                if double.drop.get(connection_id, 0) > 0:
+                    double.drop[connection_id] -= 1
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
                     return None
             return connection_id
 

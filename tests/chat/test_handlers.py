@@ -235,6 +235,18 @@ def test_throttled_posts_are_retried_with_backoff(lambda_env: ConnectionsDouble,
     assert [f["message"] for f in lambda_env.received(bob, "message")] == ["again"]
 
 
+def test_transient_failures_are_retried_and_the_frame_still_arrives(
+    lambda_env: ConnectionsDouble, make_event: Event
+) -> None:
+    """A member whose post answers 503 twice, and one whose connection is cut without an answer, still receive the message."""
+    alice, bob, carol = (connect_as(make_event, u) for u in ("alice", "bob", "carol"))
+    lambda_env.fail[bob] = 2
+    lambda_env.drop[carol] = 1
+    say(make_event, alice, {"action": "sendMessage", "room": "general", "message": "through"})
+    assert [f["message"] for f in lambda_env.received(bob, "message")] == ["through"]
+    assert [f["message"] for f in lambda_env.received(carol, "message")] == ["through"]
+
+
 def test_fan_out_reaches_every_member_of_a_large_room_exactly_once(
     lambda_env: ConnectionsDouble, make_event: Event
 ) -> None:
