@@ -39,7 +39,12 @@ from serverless_app.local.dynamodb_local import (
 from serverless_app.local.errors import SetupError
 from serverless_app.local.gateway import Gateway
 
-__all__ = ["LocalStack", "bind_socket", "run_local_stack"]
+__all__ = [
+    "LocalStack",
+    "bind_socket",
+    "management_client",
+    "run_local_stack",
+]
 
 
 @dataclass
@@ -69,6 +74,29 @@ class LocalStack:
 
     def stats(self) -> dict[str, Any]:
         return self.gateway.snapshot()
+
+    def management_client(self) -> Any:
+        """The unmodified boto3 ``@connections`` client, pointed at this stack's stage."""
+        return management_client(self.connections_url)
+
+
+def management_client(connections_url: str) -> Any:
+    """boto3's ``apigatewaymanagementapi`` client for a local stage URL (``http://HOST:PORT/prod``).
+
+    Dummy credentials (the gateway wants a SigV4 header, not a valid signature) and no retries,
+    so a caller sees every answer, 410 and 429 included.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=connections_url,
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=5),
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
 
 
 def bind_socket(host: str, port: int, *, what: str = "the gateway", option: str = "--port") -> socket.socket:

@@ -8,7 +8,6 @@ import time
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 from websockets.sync.client import connect
 
@@ -143,13 +142,7 @@ def test_a_forced_disconnect_recovers_every_missed_message_exactly_once(
     """Deleted through @connections while bob keeps talking, alice reconnects and sees each message once."""
     alice = start_chat(terminal, local_stack, "alice", room)
     [first] = alice.wait_for(r"connected as alice \(connection (\S+)\)")
-    management = boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=local_stack.connections_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    management = local_stack.management_client()
     bob = Bob(local_stack, room)
     try:
         alice.wait_for(rf"#{room} → bob joined")

@@ -7,7 +7,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from playwright.sync_api import Page, Route, expect
 
@@ -110,13 +109,7 @@ def test_a_connection_closed_by_the_server_reconnects_and_recovers(
     bob.expect_messages(("alice", "one"))
     bob.record_connection_states()
     connection_id = bob.page.evaluate("window.__wschat.connectionId")
-    management = boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=local_stack.connections_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    management = local_stack.management_client()
 
     management.delete_connection(ConnectionId=connection_id)
     alice.send("two")

@@ -14,13 +14,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
-from botocore.config import Config
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from serverless_app.definitions import CONNECTIONS_TABLE, ROOMS_TABLE
 from serverless_app.local.background import LocalStackThread
+from serverless_app.local.server import management_client as local_management_client
 
 __all__ = [
     "ChatClient",
@@ -184,14 +183,7 @@ def lambda_failures(stats: dict[str, Any]) -> dict[str, int]:
 
 def management_client(http_url: str) -> Any:
     """The unmodified boto3 ``@connections`` client for the ``prod`` stage; no retries, so every answer shows."""
-    return boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=f"{http_url}/prod",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=5),
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    return local_management_client(f"{http_url}/prod")
 
 
 def connection_ids(ddb: Any) -> set[str]:

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 from aiohttp import web
-from botocore.config import Config
 
 from serverless_app.definitions import (
     AUTHORIZER_FUNCTION,
@@ -33,7 +31,7 @@ from serverless_app.definitions import (
 )
 from serverless_app.local.gateway import Gateway
 from serverless_app.local.lambda_runtime import LambdaRuntime
-from serverless_app.local.server import bind_socket
+from serverless_app.local.server import bind_socket, management_client
 from serverless_app.local.wiring import local_environments
 
 __all__ = ["HANDLERS", "GatewayServer", "serve_gateway"]
@@ -66,14 +64,7 @@ class GatewayServer:
 
     def management(self) -> Any:
         """The unmodified boto3 client, pointed at this gateway's stage (no retries: tests see every answer)."""
-        client = boto3.client(
-            "apigatewaymanagementapi",
-            endpoint_url=f"{self.http_url}/prod",
-            config=Config(retries={"total_max_attempts": 1}),
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        client = management_client(f"{self.http_url}/prod")
         self.clients.append(client)  # closed with the server
         return client
 
