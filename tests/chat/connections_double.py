@@ -120,10 +120,14 @@ def _handler(double: ConnectionsDouble) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the fan-out opens dozens of connections at once (the default is 5)
+
+
 @contextmanager
 def running_connections_double() -> Iterator[ConnectionsDouble]:
     double = ConnectionsDouble()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(double))
+    server = _Server(("127.0.0.1", 0), _handler(double))
     server.daemon_threads = True
     double.url = f"http://127.0.0.1:{server.server_address[1]}/prod"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
