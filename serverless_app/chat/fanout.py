@@ -135,7 +135,8 @@ class ConnectionsApi:
         resolved = credentials or get_session().get_credentials()
         if resolved is None:
             raise RuntimeError("no AWS credentials for the @connections API")
-        self._credentials = resolved
+        self._signer = SigV4Auth(resolved, "execute-api", self._region)
+        """botocore's signer, built once: it reads the (refreshable) credentials on every request."""
         self._concurrency = concurrency
         self._timeout_s = timeout_s
         self._retry_attempts = retry_attempts
@@ -231,7 +232,7 @@ class ConnectionsApi:
         request = AWSRequest(
             method=method, url=f"{'https' if self._tls else 'http'}://{self._authority}{path}", data=body
         )
-        SigV4Auth(self._credentials, "execute-api", self._region).add_auth(request)
+        self._signer.add_auth(request)
         headers = [("host", self._authority), ("content-length", str(len(body)))]
         headers += [
             (name, value)
