@@ -13,7 +13,6 @@ class Identity:
 
     user_id: str
     verified: bool
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,6 @@ class ConnectionRecord:
     ttl: int
     rooms: frozenset[str] = field(default_factory=frozenset)
     bucket: TokenBucket | None = None
-    typing_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,6 @@ Delivery = ToConnection | ToRoom
 
 @dataclass(frozen=True)
 class ConnectOutcome:
-    record: ConnectionRecord
     welcome: ServerFrame
     announcements: list[Delivery]
     """Presence ``join`` events for the rooms this connection is the user's first in."""
@@ -143,7 +142,7 @@ class ChatService:
             "rooms": rooms,
             "message": f"Welcome to wschat, {identity.user_id}! You are in: {', '.join(rooms)}.",
         }
-        return ConnectOutcome(record=record, welcome=welcome, announcements=announcements)
+        return ConnectOutcome(welcome=welcome, announcements=announcements)
 
     def disconnect(self, connection_id: str, *, also_rooms: frozenset[str] = frozenset()) -> list[Delivery]:
         """Forget a connection (idempotent): its record, memberships, and presence where it was the last.

@@ -29,7 +29,7 @@ def _identity(request: WebSocketRequest, auth_mode: str) -> Identity | None:
     authorizer = request.authorizer or {}
     user_id = authorizer.get("user_id")
     if isinstance(user_id, str) and valid_user_id(user_id):
-        return Identity(user_id=user_id, verified=True, name=authorizer.get("name") or None)
+        return Identity(user_id=user_id, verified=True)
     if auth_mode == "token":
         return None  # token mode without a verified identity: refuse
     claimed = request.query.get("user_id")

@@ -117,5 +117,4 @@ def _connection(values: dict[str, Any]) -> ConnectionRecord:
         ttl=int(values["ttl"]),
         rooms=frozenset(str(room) for room in values.get("rooms", ())),
         bucket=bucket,
-        typing_at=int(values.get("typing_at_ms", 0)) / 1000,
     )
