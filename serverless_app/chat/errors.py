@@ -7,8 +7,12 @@
     │   ├── UnknownAction         code ``unknown_action``: ``action`` names no action of the protocol
     │   ├── InvalidField          code ``invalid_field``: a field is missing, of the wrong type, too long or off-pattern
     │   └── InvalidCursor         code ``invalid_cursor``: a history cursor that no message could have
-    ├── Forbidden                 code ``forbidden``: the frame claims an identity the connection does not have
-    ├── RateLimited               code ``rate_limited``: the connection exceeded its message rate; ``retry_after_ms``
+    ├── Forbidden                 code ``forbidden``: the user may not do this (claims another identity, lacks the
+    │                             role, is banned, or this connection has not joined the room)
+    ├── NotFound                  code ``not_found``: no such room, or a private one the user may not know exists
+    ├── RoomExists                code ``room_exists``: ``createRoom`` of a name already taken
+    ├── TokenExpired              code ``token_expired``: the connection's token has expired; it is being closed
+    ├── RateLimited               code ``rate_limited``: the user exceeded a rate or connection limit; ``retry_after_ms``
     ├── UnknownConnection         code ``unknown_connection``: no live record for this connection (expired or pruned)
     └── StorageUnavailable        code ``storage_unavailable``: DynamoDB failed; nothing was acknowledged
 
@@ -26,8 +30,11 @@ __all__ = [
     "InvalidField",
     "InvalidFrame",
     "InvalidJson",
+    "NotFound",
     "RateLimited",
+    "RoomExists",
     "StorageUnavailable",
+    "TokenExpired",
     "UnknownAction",
     "UnknownConnection",
 ]
@@ -71,6 +78,20 @@ class Forbidden(ChatError):
     code = "forbidden"
 
 
+class NotFound(ChatError):
+    """Answered alike for a room that does not exist and a private room the user is not in."""
+
+    code = "not_found"
+
+
+class RoomExists(ChatError):
+    code = "room_exists"
+
+
+class TokenExpired(ChatError):
+    code = "token_expired"
+
+
 class RateLimited(ChatError):
     code = "rate_limited"
 
@@ -94,6 +115,9 @@ ERROR_CODES: tuple[str, ...] = (
     InvalidField.code,
     InvalidCursor.code,
     Forbidden.code,
+    NotFound.code,
+    RoomExists.code,
+    TokenExpired.code,
     RateLimited.code,
     UnknownConnection.code,
     StorageUnavailable.code,

@@ -21,7 +21,9 @@ __all__ = [
     "SERVER_ACTIONS",
     "ClientFrame",
     "MessageFrame",
+    "Role",
     "ServerFrame",
+    "Visibility",
     "dumps",
     "parse_client_frame",
     "validate_server_frame",
@@ -32,8 +34,24 @@ CLIENT_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["client"])
 SERVER_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["server"])
 
 ClientAction = Literal[
-    "sendMessage", "joinRoom", "leaveRoom", "getPresence", "getHistory", "getUserHistory", "typing"
+    "sendMessage",
+    "joinRoom",
+    "leaveRoom",
+    "getPresence",
+    "getHistory",
+    "getUserHistory",
+    "typing",
+    "createRoom",
+    "invite",
+    "kick",
+    "ban",
+    "unban",
+    "setRole",
+    "openDirect",
+    "listRooms",
 ]
+Visibility = Literal["public", "private", "direct"]
+Role = Literal["owner", "admin", "member", "invited"]
 
 
 class ClientFrame(TypedDict):
@@ -47,6 +65,8 @@ class ClientFrame(TypedDict):
     limit: NotRequired[int]
     before: NotRequired[str]
     after: NotRequired[str]
+    visibility: NotRequired[Literal["public", "private"]]
+    role: NotRequired[Literal["admin", "member"]]
 
 
 class MessageFrame(TypedDict):
