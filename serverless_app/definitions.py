@@ -92,6 +92,8 @@ class EnvVar:
     TOKEN_ISSUER = "TOKEN_ISSUER"
     TOKEN_AUDIENCE = "TOKEN_AUDIENCE"
     JWKS_URL = "JWKS_URL"  # OIDC mode: verify an external issuer's RS256 tokens
+    TOKEN_USE = "TOKEN_USE"  # OIDC mode: Cognito token kinds accepted, "id" (default) or "id,access"
+    TOKEN_MAX_LIFETIME_S = "TOKEN_MAX_LIFETIME_S"  # longest exp - iat accepted (default 24 h)
     LOG_LEVEL = "LOG_LEVEL"
 
 
@@ -125,13 +127,28 @@ ROOMS_TABLE = TableDefinition(
     name="websocket-rooms",
     partition_key=KeyAttribute("room"),
     sort_key=KeyAttribute("sk"),
+    indexes=(
+        IndexDefinition(
+            name="user-rooms-index",
+            partition_key=KeyAttribute("grant_user"),
+            sort_key=KeyAttribute("room"),
+        ),
+        IndexDefinition(
+            name="public-rooms-index",
+            partition_key=KeyAttribute("listing"),
+            sort_key=KeyAttribute("room"),
+        ),
+    ),
     env_var=EnvVar.ROOMS_TABLE,
 )
-"""Room membership and per-room bookkeeping, so fan-out is a Query of one
-room's partition, never a Scan of all connections. Item kinds by ``sk`` prefix:
-``member#<connection_id>`` (one per connection in the room), ``user#<user_id>``
-(count of that user's connections in the room, drives presence events) and
-``idem#<user_id>#<client_msg_id>`` (idempotent sends)."""
+"""Rooms: who may be in them, and who is. Fan-out is a Query of one room's partition,
+never a Scan of all connections. Item kinds by ``sk``: ``meta`` (visibility, owner, the
+two users of a direct room), ``role#<user_id>`` (owner, admin, member or invited),
+``ban#<user_id>``, ``member#<connection_id>`` (one per connection in the room),
+``user#<user_id>`` (count of that user's connections in the room, drives presence
+events) and ``idem#<user_id>#<client_msg_id>`` (idempotent sends). Two sparse indexes:
+``user-rooms-index`` holds only ``role#`` items (their ``grant_user``), so a user's rooms
+are one Query; ``public-rooms-index`` holds only public rooms' ``meta`` (``listing``)."""
 
 TABLES: tuple[TableDefinition, ...] = (CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE)
 

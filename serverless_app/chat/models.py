@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-__all__ = ["ConnectionRecord", "Identity", "Member", "StoredMessage", "TokenBucket"]
+__all__ = [
+    "ConnectionRecord",
+    "Grant",
+    "Identity",
+    "Member",
+    "Role",
+    "RoomInfo",
+    "Standing",
+    "StoredMessage",
+    "Visibility",
+]
+
+Visibility = Literal["public", "private", "direct"]
+Role = Literal["owner", "admin", "member", "invited"]
 
 
 @dataclass(frozen=True)
@@ -13,14 +27,8 @@ class Identity:
 
     user_id: str
     verified: bool
-
-
-@dataclass(frozen=True)
-class TokenBucket:
-    """Rate-limit state: ``tokens`` left as of ``at`` (epoch seconds)."""
-
-    tokens: float
-    at: float
+    expires_at: int | None = None
+    """When the token expires (epoch seconds); the connection may not outlive it."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class ConnectionRecord:
     connected_at_ms: int
     ttl: int
     rooms: frozenset[str] = field(default_factory=frozenset)
-    bucket: TokenBucket | None = None
+    token_exp: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,3 +65,38 @@ class StoredMessage:
     def cursor(self) -> str:
         """The message's position in its room's history; also its sort key."""
         return f"{self.timestamp}#{self.message_id}"
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A room's kind and owner. ``exists`` is false for a name no room has yet."""
+
+    room: str
+    visibility: Visibility = "public"
+    owner: str | None = None
+    peers: tuple[str, ...] = ()
+    """The two users of a direct room, sorted."""
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One user's standing in one room: their role (if any) and whether they are banned."""
+
+    role: Role | None = None
+    banned: bool = False
+
+    @property
+    def member(self) -> bool:
+        return self.role in ("owner", "admin", "member")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A user's role in a room, as listed by ``listRooms``."""
+
+    room: str
+    user_id: str
+    role: Role
+    visibility: Visibility
+    peer: str | None = None

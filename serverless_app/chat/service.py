@@ -1,4 +1,4 @@
-"""The chat's rules: connect, join, leave, send, history, presence, typing, disconnect.
+"""The chat's rules: connect, join, leave, send, history, presence, typing, rooms with owners, disconnect.
 
 The service decides and records; it never talks to a socket. Each operation returns the
 frames to deliver as :data:`Delivery` values, which a shell (a Lambda handler) sends
@@ -9,7 +9,7 @@ gap-free (see ``docs/protocol.md``).
 
 from __future__ import annotations
 
-import math
+import contextlib
 import re
 import uuid
 from collections.abc import Callable
@@ -17,11 +17,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from serverless_app.chat.errors import Forbidden, InvalidField, RateLimited, UnknownConnection
-from serverless_app.chat.models import ConnectionRecord, Identity, Member, StoredMessage, TokenBucket
+from serverless_app.chat.access import (
+    DIRECT_PREFIX,
+    MODERATORS,
+    RoomAction,
+    authorize,
+    direct_room,
+    is_reserved,
+    may_read,
+    targets_below,
+)
+from serverless_app.chat.errors import (
+    Forbidden,
+    InvalidField,
+    NotFound,
+    RateLimited,
+    RoomExists,
+    TokenExpired,
+    UnknownConnection,
+)
+from serverless_app.chat.models import (
+    ConnectionRecord,
+    Grant,
+    Identity,
+    Member,
+    Role,
+    RoomInfo,
+    Standing,
+    StoredMessage,
+)
 from serverless_app.chat.protocol import SCHEMA, ClientFrame, ServerFrame
 from serverless_app.chat.settings import Settings
-from serverless_app.chat.store import ChatStore, Conflict
+from serverless_app.chat.store import Cancelled, ChatStore, Conflict
 
 __all__ = [
     "ChatService",
@@ -35,8 +62,6 @@ __all__ = [
 
 CONNECT_GRACE_S = 30.0
 """A connection this young may still be inside ``$connect`` (29 s integration timeout)."""
-TOKEN_ATTEMPTS = 32
-"""Optimistic rounds for the rate-limit bucket: each round at least one concurrent sender wins."""
 
 _ROOM = re.compile(SCHEMA["definitions"]["room"]["pattern"])
 _USER = re.compile(SCHEMA["definitions"]["user_id"]["pattern"])
@@ -122,27 +147,69 @@ class ChatService:
     # --- lifecycle ---------------------------------------------------------------------
 
     def connect(self, connection_id: str, identity: Identity, rooms: list[str]) -> ConnectOutcome:
+        """Record the connection, count it against the user's cap, and join the rooms the user
+        may enter (the others are left out of ``welcome.rooms``)."""
         now = self._clock()
+        allowed: list[tuple[RoomInfo, Standing]] = []
+        for room in rooms:
+            info, standing = self._access(room, identity.user_id)
+            try:
+                authorize("joinRoom", info, standing, joined=False)
+            except (Forbidden, NotFound):
+                continue
+            allowed.append((self._ensure_room(info), standing))
         record = ConnectionRecord(
             connection_id=connection_id,
             user_id=identity.user_id,
             verified=identity.verified,
             connected_at_ms=int(now * 1000),
             ttl=int(now) + self._settings.connection_ttl_s,
-            rooms=frozenset(rooms),
+            rooms=frozenset(info.room for info, _ in allowed),
+            token_exp=identity.expires_at,
         )
         self._store.put_connection(record)
+        self._count_live(record)
         announcements: list[Delivery] = []
-        for room in rooms:
-            announcements += self._enter(record, room, announce_to_self=False, record_has_room=True)
+        joined: list[str] = []
+        for info, standing in allowed:
+            try:
+                announcements += self._enter(record, info, standing, announce_to_self=False)
+            except (Forbidden, NotFound):
+                continue  # banned or removed in the meantime
+            joined.append(info.room)
         welcome: ServerFrame = {
             "action": "welcome",
             "connection_id": connection_id,
             "user_id": identity.user_id,
-            "rooms": rooms,
-            "message": f"Welcome to wschat, {identity.user_id}! You are in: {', '.join(rooms)}.",
+            "rooms": joined,
+            "message": f"Welcome to wschat, {identity.user_id}! You are in: {', '.join(joined) or 'no room'}.",
         }
         return ConnectOutcome(welcome=welcome, announcements=announcements)
+
+    def _count_live(self, record: ConnectionRecord) -> None:
+        """Count the connection among its user's live ones, or refuse it (and forget its record).
+
+        A connection whose ``$disconnect`` never came still holds a place: when the user is at
+        the cap, places whose connection record is gone are freed and the count tried again.
+        """
+        maximum = self._settings.max_connections_per_user
+        for attempt in range(2):
+            try:
+                self._store.add_live_connection(
+                    record.user_id, record.connection_id, maximum=maximum, ttl=record.ttl
+                )
+                return
+            except Conflict:
+                if attempt:
+                    break
+                for other in self._store.live_connections(record.user_id):
+                    if self._store.get_connection(other, now=self._clock()) is None:
+                        self._store.remove_live_connection(record.user_id, other)
+        self._store.delete_connection(record.connection_id)
+        raise RateLimited(
+            f"{record.user_id!r} already has {maximum} live connections; close one first",
+            retry_after_ms=1000,
+        )
 
     def disconnect(self, connection_id: str, *, also_rooms: frozenset[str] = frozenset()) -> list[Delivery]:
         """Forget a connection (idempotent): its record, memberships, and presence where it was the last.
@@ -150,10 +217,12 @@ class ChatService:
         ``also_rooms`` are rooms it may still be a member of even if its record is gone.
         """
         record = self._store.delete_connection(connection_id)
+        if record is not None:
+            self._store.remove_live_connection(record.user_id, connection_id)
         rooms = (record.rooms if record is not None else frozenset()) | also_rooms
         deliveries: list[Delivery] = []
         for room in sorted(rooms):
-            deliveries += self._exit(room, connection_id)
+            deliveries += self._exit(room, connection_id)[1]
         return deliveries
 
     def prune(self, connection_id: str, *, rooms: frozenset[str]) -> list[Delivery]:
@@ -176,7 +245,12 @@ class ChatService:
         record = self._store.get_connection(connection_id, now=self._clock())
         if record is None:
             raise UnknownConnection("this connection has no live record (expired or pruned); reconnect")
+        if record.token_exp is not None and self._clock() >= record.token_exp:
+            raise TokenExpired("your token has expired; reconnect with a fresh one")
         action = frame["action"]
+        if action == "typing":
+            return self._typing(record, frame["room"])
+        self._spend(record, action)
         if action == "sendMessage":
             return self._send(record, frame, request_id)
         if action == "joinRoom":
@@ -184,24 +258,63 @@ class ChatService:
         if action == "leaveRoom":
             return self._leave(record, frame["room"])
         if action == "getPresence":
+            self._check(record, "getPresence", frame["room"])
             users = self._store.users(frame["room"], now=self._clock())
             return [self._reply(record, {"action": "presenceList", "room": frame["room"], "users": users})]
         if action == "getHistory":
+            self._check(record, "getHistory", frame["room"])
             return [self._reply(record, self._history(frame))]
         if action == "getUserHistory":
             return [self._reply(record, self._user_history(record, frame))]
-        if action == "typing":
-            return self._typing(record, frame["room"])
+        if action == "createRoom":
+            return self._create(record, frame["room"], frame["visibility"])
+        if action in ("invite", "kick", "ban", "unban", "setRole"):
+            return self._moderate(record, action, frame)
+        if action == "openDirect":
+            return self._open_direct(record, frame["user_id"])
+        if action == "listRooms":
+            return [self._reply(record, self._list_rooms(record, frame))]
         raise AssertionError(f"validated frame with unhandled action {action!r}")  # pragma: no cover
 
-    # --- actions ----------------------------------------------------------------------
+    # --- the rule, and the limits ------------------------------------------------------
+
+    def _access(self, room: str, user_id: str) -> tuple[RoomInfo, Standing]:
+        info, standings = self._store.room_access(room, (user_id,))
+        return info, standings[user_id]
+
+    def _check(self, record: ConnectionRecord, action: RoomAction, room: str) -> tuple[RoomInfo, Standing]:
+        """Read the room and the user's standing, and apply the rule (``access.authorize``)."""
+        info, standing = self._access(room, record.user_id)
+        authorize(action, info, standing, joined=room in record.rooms)
+        return info, standing
+
+    def _spend(self, record: ConnectionRecord, action: str) -> None:
+        """Count the action against its user's rate (across all of their connections), or refuse."""
+        settings = self._settings
+        if action == "sendMessage":
+            bucket, rate, burst = "message", settings.message_rate_per_s, settings.message_burst
+        else:
+            bucket, rate, burst = "action", settings.action_rate_per_s, settings.action_burst
+        now = self._clock()
+        wait_ms = self._store.spend(
+            record.user_id, bucket, now=now, rate=rate, burst=burst, ttl=int(now) + settings.connection_ttl_s
+        )
+        if wait_ms:
+            what = "messages" if bucket == "message" else "requests"
+            raise RateLimited(
+                f"too many {what}: at most {rate:g}/s per user (bursts of {burst}); retry in {wait_ms} ms",
+                retry_after_ms=wait_ms,
+            )
+
+    # --- messages ----------------------------------------------------------------------
 
     def _send(self, record: ConnectionRecord, frame: ClientFrame, request_id: str) -> list[Delivery]:
         user_id = self._speaker(record, frame.get("user_id"))
-        self._take_token(record)
         deliveries: list[Delivery] = []
         room = frame["room"]
-        if room not in record.rooms:
+        if room in record.rooms:
+            self._check(record, "sendMessage", room)
+        else:
             deliveries += self._join(record, room)
         now = self._clock()
         message = StoredMessage(
@@ -245,81 +358,95 @@ class ChatService:
             )
         return claimed
 
-    def _take_token(self, record: ConnectionRecord) -> None:
-        """Spend one token of the connection's bucket, or refuse with how long to wait.
-
-        The bucket lives on the connection item and is written with a condition on the value
-        read, so concurrent invocations for one connection cannot both spend the same token.
-        """
-        rate, burst = self._settings.message_rate_per_s, self._settings.message_burst
-        current = record
-        for _ in range(TOKEN_ATTEMPTS):
-            now = round(self._clock(), 3)  # the bucket's time is stored in whole milliseconds
-            previous = current.bucket
-            if previous is None:
-                tokens = float(burst)
-            else:
-                now = max(now, previous.at)
-                tokens = min(float(burst), previous.tokens + (now - previous.at) * rate)
-            if tokens < 1.0:
-                retry_after_ms = math.ceil((1.0 - tokens) / rate * 1000)
-                raise RateLimited(
-                    f"too many messages: at most {rate:g}/s (bursts of {burst}); retry in {retry_after_ms} ms",
-                    retry_after_ms=retry_after_ms,
-                )
-            try:
-                self._store.save_bucket(
-                    current.connection_id, TokenBucket(tokens - 1.0, now), previous=previous
-                )
-                return
-            except Conflict:
-                refreshed = self._store.get_connection(current.connection_id, now=self._clock())
-                if refreshed is None:
-                    raise UnknownConnection("this connection has no live record; reconnect") from None
-                current = refreshed
-        raise RateLimited("too many concurrent messages on this connection", retry_after_ms=100)
+    # --- joining and leaving -------------------------------------------------------------
 
     def _join(self, record: ConnectionRecord, room: str) -> list[Delivery]:
-        if room not in record.rooms and len(record.rooms) >= self._settings.max_rooms_per_connection:
-            raise InvalidField(
-                f"joinRoom: at most {self._settings.max_rooms_per_connection} rooms per connection"
-            )
-        return self._enter(record, room, announce_to_self=True)
+        info, standing = self._check(record, "joinRoom", room)
+        return self._join_checked(record, self._ensure_room(info), standing)
+
+    def _join_checked(self, record: ConnectionRecord, info: RoomInfo, standing: Standing) -> list[Delivery]:
+        """Join a room the rule allowed: take one of the connection's room places, then enter."""
+        already = info.room in record.rooms
+        if not already:
+            maximum = self._settings.max_rooms_per_connection
+            try:
+                self._store.reserve_room(record.connection_id, info.room, maximum=maximum)
+            except Conflict:
+                raise InvalidField(f"joinRoom: at most {maximum} rooms per connection") from None
+        try:
+            return self._enter(record, info, standing, announce_to_self=True)
+        except (Forbidden, NotFound):
+            if not already:
+                self._store.set_connection_rooms(record.connection_id, info.room, present=False)
+            raise
+
+    def _ensure_room(self, info: RoomInfo) -> RoomInfo:
+        """The room, created public (without an owner) if it did not exist: the seed's behaviour."""
+        if info.exists:
+            return info
+        public = RoomInfo(info.room, "public")
+        try:
+            self._store.create_room(public, now_ms=round(self._clock() * 1000))
+        except Conflict:
+            existing, _ = self._store.room_access(info.room, ())
+            return existing
+        return public
 
     def _enter(
-        self, record: ConnectionRecord, room: str, *, announce_to_self: bool, record_has_room: bool = False
+        self, record: ConnectionRecord, info: RoomInfo, standing: Standing, *, announce_to_self: bool
     ) -> list[Delivery]:
+        """Record the membership (if the user is still allowed in) and announce a first arrival."""
+        room = info.room
         deliveries: list[Delivery] = []
         member = Member(room=room, connection_id=record.connection_id, user_id=record.user_id)
-        if self._store.add_member(member, ttl=record.ttl):
-            if not record_has_room:  # at connect the record was written with its rooms
-                self._store.set_connection_rooms(record.connection_id, room, present=True)
-            if self._store.count_user(room, record.user_id, +1, ttl=record.ttl) == 1:
-                presence = {"action": "presence", "room": room, "user_id": record.user_id, "event": "join"}
-                deliveries.append(ToRoom(room, presence, exclude=frozenset({record.connection_id})))
+        try:
+            added = self._store.enter(
+                member, ttl=record.ttl, standing=standing, needs_role=info.visibility != "public"
+            )
+        except Cancelled as cancelled:
+            if 0 in cancelled.failed:
+                raise Forbidden(f"you are banned from {room!r}") from None
+            raise NotFound(f"no room {room!r}") from None
+        if added and self._store.count_user(room, record.user_id, +1, ttl=record.ttl) == 1:
+            presence = {"action": "presence", "room": room, "user_id": record.user_id, "event": "join"}
+            deliveries.append(ToRoom(room, presence, exclude=frozenset({record.connection_id})))
         if announce_to_self:
-            users = self._store.users(room, now=self._clock())
-            deliveries.insert(0, self._reply(record, {"action": "joined", "room": room, "users": users}))
+            joined: ServerFrame = {
+                "action": "joined",
+                "room": room,
+                "users": self._store.users(room, now=self._clock()),
+                "visibility": info.visibility,
+            }
+            role = "member" if standing.role == "invited" else standing.role
+            if role is not None:
+                joined["role"] = role
+            peer = _peer(info, record.user_id)
+            if peer is not None:
+                joined["peer"] = peer
+            deliveries.insert(0, self._reply(record, joined))
         return deliveries
 
     def _leave(self, record: ConnectionRecord, room: str) -> list[Delivery]:
-        deliveries = self._exit(room, record.connection_id)
+        deliveries = self._exit(room, record.connection_id)[1]
         self._store.set_connection_rooms(record.connection_id, room, present=False)
-        return [self._reply(record, {"action": "left", "room": room}), *deliveries]
+        return [self._reply(record, {"action": "left", "room": room, "reason": "left"}), *deliveries]
 
-    def _exit(self, room: str, connection_id: str) -> list[Delivery]:
+    def _exit(self, room: str, connection_id: str) -> tuple[bool, list[Delivery]]:
+        """Remove one membership: whether there was one, and the presence ``leave`` if it was the user's last."""
         member = self._store.remove_member(room, connection_id)
         if member is None:
-            return []
+            return False, []
         now = self._clock()
         remaining = self._store.count_user(
             room, member.user_id, -1, ttl=int(now) + self._settings.connection_ttl_s
         )
         if remaining > 0:
-            return []
-        return [
+            return True, []
+        return True, [
             ToRoom(room, {"action": "presence", "room": room, "user_id": member.user_id, "event": "leave"})
         ]
+
+    # --- reading -----------------------------------------------------------------------
 
     def _history(self, frame: ClientFrame) -> ServerFrame:
         limit = frame.get("limit", self._settings.history_default_limit)
@@ -339,27 +466,181 @@ class ChatService:
         }
 
     def _user_history(self, record: ConnectionRecord, frame: ClientFrame) -> ServerFrame:
+        """A user's messages; another user's only in rooms the asker may read.
+
+        The page is read first and filtered after, so it may hold fewer than ``limit``
+        messages (even none) while ``next_cursor`` still leads on.
+        """
         user_id = frame.get("user_id", record.user_id)
         limit = frame.get("limit", self._settings.history_default_limit)
         messages, more = self._store.user_history(
             user_id, limit=limit, now=self._clock(), before=frame.get("before")
         )
+        next_cursor = messages[-1].cursor if more and messages else None
+        if user_id != record.user_id:
+            readable = self._store.standings(record.user_id, [m.room for m in messages])
+            messages = [m for m in messages if may_read(*readable[m.room])]
         return {
             "action": "userHistory",
             "user_id": user_id,
             "messages": [message_frame(m) for m in messages],
-            "next_cursor": messages[-1].cursor if more and messages else None,
+            "next_cursor": next_cursor,
         }
 
     def _typing(self, record: ConnectionRecord, room: str) -> list[Delivery]:
-        if room not in record.rooms:
-            return []
+        """Relay a typing event: refused like a read, but over a rate it is dropped quietly."""
+        self._check(record, "typing", room)
         if not self._store.claim_typing(
             record.connection_id, now=self._clock(), interval_s=self._settings.typing_interval_s
         ):
             return []  # relayed at most once per interval; extra typing events are dropped quietly
+        try:
+            self._spend(record, "typing")
+        except RateLimited:
+            return []
         frame = {"action": "typing", "room": room, "user_id": record.user_id}
         return [ToRoom(room, frame, exclude=frozenset({record.connection_id}))]
+
+    # --- rooms with owners ---------------------------------------------------------------
+
+    def _create(self, record: ConnectionRecord, room: str, visibility: str) -> list[Delivery]:
+        if is_reserved(room):
+            raise InvalidField(
+                f"createRoom: names starting with {DIRECT_PREFIX!r} are kept for direct conversations"
+            )
+        taken = RoomExists(f"a room named {room!r} already exists")
+        info, _ = self._store.room_access(room, ())
+        if info.exists or self._store.has_traces(room):
+            raise taken
+        created = RoomInfo(room, "private" if visibility == "private" else "public", owner=record.user_id)
+        try:
+            self._store.create_room(created, now_ms=round(self._clock() * 1000))
+        except Conflict:
+            raise taken from None
+        return self._join_checked(record, created, Standing(role="owner"))
+
+    def _moderate(self, record: ConnectionRecord, action: str, frame: ClientFrame) -> list[Delivery]:
+        room, target = frame["room"], frame["user_id"]
+        actor = record.user_id
+        if target == actor:
+            raise InvalidField(f"{action}: you cannot {action} yourself")
+        info, standings = self._store.room_access(room, (actor, target))
+        mine, theirs = standings[actor], standings[target]
+        authorize(action, info, mine, joined=room in record.rooms)  # type: ignore[arg-type]
+        assert mine.role is not None  # authorize let only owners and admins through
+        below = targets_below(mine.role)
+        if action != "invite" and theirs.role is not None and theirs.role not in below:
+            raise Forbidden(f"{action}: {target!r} is {theirs.role} of {room!r}; you cannot")
+        update: ServerFrame = {"action": "roomUpdated", "room": room, "user_id": target, "by": actor}
+        deliveries: list[Delivery] = []
+        try:
+            if action == "invite":
+                if theirs.banned:
+                    raise Forbidden(f"invite: {target!r} is banned from {room!r}; unban them first")
+                if not theirs.role:
+                    grant = Grant(room, target, "invited", info.visibility)
+                    self._store.grant(
+                        grant, actor=actor, actor_roles=MODERATORS, target_roles=(None,), unbanned=True
+                    )
+                    invited = {"action": "invited", "room": room, "by": actor, "visibility": info.visibility}
+                    deliveries += self._to_user(target, invited)
+                return [self._reply(record, {**update, "change": "invited"}), *deliveries]
+            if action == "setRole":
+                role = frame["role"]
+                # in a public room anyone not banned may be made admin; elsewhere only members
+                targets: tuple[Role | None, ...] = ("admin", "member")
+                if info.visibility == "public":
+                    targets += (None,)
+                if theirs.role not in targets or theirs.banned:
+                    raise Forbidden(f"setRole: {target!r} is not a member of {room!r}")
+                grant = Grant(room, target, role, info.visibility)
+                self._store.grant(
+                    grant, actor=actor, actor_roles=("owner",), target_roles=targets, unbanned=True
+                )
+                change = {**update, "change": "role", "role": role}
+                return [self._reply(record, change), *self._to_user(target, change)]
+            if action == "unban":
+                self._store.unban(room, target, actor=actor, actor_roles=MODERATORS)
+                change = {**update, "change": "unbanned"}
+                return [self._reply(record, change), *self._to_user(target, change)]
+            banned = action == "ban"
+            self._store.revoke(
+                room,
+                target,
+                actor=actor,
+                actor_roles=MODERATORS,
+                target_roles=below,
+                ban_by=actor if banned else None,
+            )
+        except Cancelled as cancelled:
+            if 0 in cancelled.failed:
+                raise Forbidden(f"{action}: you are no longer owner or admin of {room!r}") from None
+            if 2 in cancelled.failed:
+                raise Forbidden(f"{action}: {target!r} is banned from {room!r}; unban them first") from None
+            if action == "invite":  # they were given a role meanwhile: nothing to do
+                return [self._reply(record, {**update, "change": "invited"})]
+            raise Forbidden(f"{action}: {target!r} outranks you in {room!r} or is not a member") from None
+        reason = "banned" if banned else "kicked"
+        change = {**update, "change": reason}
+        deliveries.append(self._reply(record, change))
+        for connection_id in self._store.live_connections(target):
+            was_member, departures = self._exit(room, connection_id)
+            if was_member:
+                self._store.set_connection_rooms(connection_id, room, present=False)
+                left = {"action": "left", "room": room, "reason": reason, "by": actor}
+                deliveries.append(ToConnection(connection_id, left))
+            deliveries.append(ToConnection(connection_id, change))
+            deliveries += departures
+        return deliveries
+
+    def _open_direct(self, record: ConnectionRecord, peer: str) -> list[Delivery]:
+        user = record.user_id
+        if peer == user:
+            raise InvalidField("openDirect: a direct conversation needs another user")
+        room = direct_room(user, peer)
+        info, standing = self._access(room, user)
+        if not info.exists:
+            created = RoomInfo(room, "direct", peers=tuple(sorted((user, peer))))
+            with contextlib.suppress(Conflict):  # the other side opened it at the same moment
+                self._store.create_room(created, now_ms=round(self._clock() * 1000))
+            info, standing = self._access(room, user)
+        if info.visibility != "direct" or user not in info.peers:
+            raise NotFound(f"no direct conversation with {peer!r}")
+        deliveries = self._join_checked(record, info, standing)
+        invited = {"action": "invited", "room": room, "by": user, "visibility": "direct"}
+        return [*deliveries, *self._to_user(peer, invited)]
+
+    def _list_rooms(self, record: ConnectionRecord, frame: ClientFrame) -> ServerFrame:
+        """The user's rooms (those they hold a role in), then the public ones, a page at a time."""
+        limit = frame.get("limit", self._settings.history_default_limit)
+        phase, _, start = frame.get("after", "mine:").partition(":")
+        entries: list[dict[str, Any]] = []
+        if phase == "mine":
+            grants, more = self._store.user_grants(record.user_id, after=start or None, limit=limit)
+            for grant in grants:
+                entry = {"room": grant.room, "visibility": grant.visibility, "role": grant.role}
+                if grant.peer:
+                    entry["peer"] = grant.peer
+                entries.append(entry)
+            if more:
+                return {"action": "rooms", "rooms": entries, "next_cursor": f"mine:{grants[-1].room}"}
+            phase, start = "public", ""
+        left = limit - len(entries)
+        if left == 0:
+            return {"action": "rooms", "rooms": entries, "next_cursor": "public:"}
+        rooms, more = self._store.public_rooms(after=start or None, limit=left)
+        standings = self._store.standings(record.user_id, rooms)
+        for room in rooms:
+            _, standing = standings[room]
+            if standing.role is None and not standing.banned:
+                entries.append({"room": room, "visibility": "public"})
+        return {"action": "rooms", "rooms": entries, "next_cursor": f"public:{rooms[-1]}" if more else None}
+
+    # --- delivery ------------------------------------------------------------------------
+
+    def _to_user(self, user_id: str, frame: ServerFrame) -> list[Delivery]:
+        """The frame to each of the user's live connections."""
+        return [ToConnection(cid, frame) for cid in self._store.live_connections(user_id)]
 
     def recipients(self, delivery: Delivery) -> list[str]:
         """The connection ids a delivery goes to, resolved now (after any message was stored)."""
@@ -371,3 +652,10 @@ class ChatService:
     @staticmethod
     def _reply(record: ConnectionRecord, frame: dict[str, Any]) -> ToConnection:
         return ToConnection(record.connection_id, frame)
+
+
+def _peer(info: RoomInfo, user_id: str) -> str | None:
+    if info.visibility != "direct":
+        return None
+    others = [p for p in info.peers if p != user_id]
+    return others[0] if others else None

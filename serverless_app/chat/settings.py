@@ -29,10 +29,15 @@ class Settings:
     auth_mode: str = "token"
     default_room: str = "general"
     max_rooms_per_connection: int = 20
+    max_connections_per_user: int = 10
+    """Live connections one user may hold; the next handshake is refused with 429."""
     message_rate_per_s: float = 5.0
-    """Steady sendMessage rate per connection (token bucket refill)."""
+    """Steady sendMessage rate per user, across all of the user's connections."""
     message_burst: int = 20
-    """Bucket size: this many messages may be sent back to back."""
+    """This many messages may be sent back to back."""
+    action_rate_per_s: float = 10.0
+    """Steady rate of every other action together, per user."""
+    action_burst: int = 30
     typing_interval_s: float = 1.0
     """At most one typing event per connection per this many seconds is relayed."""
     history_default_limit: int = 50

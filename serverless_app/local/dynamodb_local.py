@@ -92,6 +92,21 @@ def _table_request(table: TableDefinition) -> dict[str, Any]:
     return request
 
 
+def _add_missing_indexes(client: Any, table: TableDefinition) -> None:
+    """Data kept from an older version (``.wschat/dynamodb``) may lack an index added since: add it."""
+    described = client.describe_table(TableName=table.name)["Table"]
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    request = _table_request(table)
+    for index in request.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        client.update_table(
+            TableName=table.name,
+            AttributeDefinitions=request["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+
+
 def create_tables(client: Any, tables: tuple[TableDefinition, ...] = TABLES) -> list[str]:
     """Create every table (and enable TTL) unless it exists. Returns the names created."""
     created = []
@@ -103,6 +118,7 @@ def create_tables(client: Any, tables: tuple[TableDefinition, ...] = TABLES) -> 
             if error.response["Error"]["Code"] != "ResourceInUseException":
                 raise
         client.get_waiter("table_exists").wait(TableName=table.name, WaiterConfig={"Delay": 0.2})
+        _add_missing_indexes(client, table)
         ttl = client.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
             client.update_time_to_live(

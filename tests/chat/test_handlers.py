@@ -309,8 +309,11 @@ def test_disconnect_removes_every_record_and_is_idempotent(
     alice, bob = connect_as(make_event, "alice", rooms="general,random"), connect_as(make_event, "bob")
     for _ in range(2):
         assert disconnect.handler(make_event("$disconnect", alice), None) == {"statusCode": 200}
-    counts = item_counts(ddb)
-    assert counts[CONNECTIONS_TABLE.name] == 1  # bob
+    connections = ddb.scan(TableName=CONNECTIONS_TABLE.name)["Items"]
+    records = [i["connection_id"]["S"] for i in connections if "user_id" in i and "live" not in i]
+    assert records == [bob]
+    live = {i["connection_id"]["S"]: i.get("live", {}).get("SS", []) for i in connections if "live" in i}
+    assert live == {"user#bob": [bob]}  # alice's place among her live connections is freed
     assert {
         "action": "presence",
         "room": "general",

@@ -85,7 +85,9 @@ def test_sending_to_a_room_not_joined_joins_it_first(service: ChatService) -> No
     """The seed's flow: sendMessage to a new room makes the sender a member, then broadcasts."""
     service.connect("c1", ALICE, ["general"])
     deliveries = send(service, "c1", room="random")
-    assert frames(deliveries, "joined") == [{"action": "joined", "room": "random", "users": ["alice"]}]
+    assert frames(deliveries, "joined") == [
+        {"action": "joined", "room": "random", "users": ["alice"], "visibility": "public"}
+    ]
     assert service.recipients(ToRoom("random", {})) == ["c1"]
 
 
@@ -150,6 +152,7 @@ def test_leave_room_stops_delivery_and_announces(service: ChatService) -> None:
     assert isinstance(deliveries[0], ToConnection) and deliveries[0].frame == {
         "action": "left",
         "room": "general",
+        "reason": "left",
     }
     assert frames(deliveries, "presence") == [
         {"action": "presence", "room": "general", "user_id": "alice", "event": "leave"}

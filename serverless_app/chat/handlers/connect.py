@@ -15,7 +15,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat import container
-from serverless_app.chat.errors import ChatError
+from serverless_app.chat.errors import ChatError, FrameError, RateLimited
 from serverless_app.chat.events import WebSocketRequest
 from serverless_app.chat.fanout import callback_url
 from serverless_app.chat.models import Identity
@@ -29,7 +29,7 @@ def _identity(request: WebSocketRequest, auth_mode: str) -> Identity | None:
     authorizer = request.authorizer or {}
     user_id = authorizer.get("user_id")
     if isinstance(user_id, str) and valid_user_id(user_id):
-        return Identity(user_id=user_id, verified=True)
+        return Identity(user_id=user_id, verified=True, expires_at=_expiry(authorizer.get("exp")))
     if auth_mode == "token":
         return None  # token mode without a verified identity: refuse
     claimed = request.query.get("user_id")
@@ -37,6 +37,14 @@ def _identity(request: WebSocketRequest, auth_mode: str) -> Identity | None:
         return Identity(user_id=claimed, verified=False)
     digest = hashlib.sha256(request.connection_id.encode()).hexdigest()[:8]
     return Identity(user_id=f"guest-{digest}", verified=False)
+
+
+def _expiry(value: Any) -> int | None:
+    """The token's ``exp`` from the authorizer context (API Gateway passes context values as strings)."""
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _forget_half_made(connection_id: str, rooms: list[str]) -> None:
@@ -62,7 +70,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         outcome = container.service().connect(request.connection_id, identity, rooms)
     except ChatError as error:
-        status = 400 if error.code.startswith("invalid") else 500
+        status = 400 if isinstance(error, FrameError) else 429 if isinstance(error, RateLimited) else 500
         log.warning(
             "connect refused", connection_id=request.connection_id, code=error.code, reason=error.message
         )

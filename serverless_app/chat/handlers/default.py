@@ -12,7 +12,7 @@ import structlog
 
 from serverless_app.chat import container
 from serverless_app.chat.delivery import deliver
-from serverless_app.chat.errors import ChatError, RateLimited
+from serverless_app.chat.errors import ChatError, RateLimited, TokenExpired
 from serverless_app.chat.events import WebSocketRequest
 from serverless_app.chat.fanout import callback_url
 from serverless_app.chat.protocol import ServerFrame, parse_client_frame
@@ -41,11 +41,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     api = container.connections_api(callback_url(request.domain_name, request.stage))
     deliveries: list[Delivery]
     client_msg_id = None
+    expired = False
     try:
         frame = parse_client_frame(request.body)
         client_msg_id = frame.get("client_msg_id")
         deliveries = service.handle(request.connection_id, frame, request_id=request.request_id)
     except ChatError as error:
+        expired = isinstance(error, TokenExpired)
         log.info("frame refused", connection_id=request.connection_id, code=error.code, reason=error.message)
         deliveries = [
             ToConnection(request.connection_id, error_frame(error, request.request_id, client_msg_id))
@@ -57,6 +59,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             ToConnection(request.connection_id, error_frame(internal, request.request_id, client_msg_id))
         ]
     report = deliver(service, api, deliveries)
+    if expired:
+        api.delete(request.connection_id)  # the connection may not outlive its token
     log.info(
         "frame handled",
         connection_id=request.connection_id,

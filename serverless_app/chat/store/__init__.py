@@ -7,12 +7,12 @@ whose ``ttl`` has passed, because DynamoDB deletes expired items lazily.
 
 from __future__ import annotations
 
-from serverless_app.chat.store.base import Conflict
+from serverless_app.chat.store.base import Cancelled, Conflict
 from serverless_app.chat.store.connections import ConnectionStore
 from serverless_app.chat.store.messages import MessageStore
 from serverless_app.chat.store.rooms import RoomStore
 
-__all__ = ["ChatStore", "Conflict"]
+__all__ = ["Cancelled", "ChatStore", "Conflict"]
 
 
 class ChatStore(ConnectionStore, RoomStore, MessageStore):

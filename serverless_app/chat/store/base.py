@@ -17,6 +17,7 @@ from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.settings import Settings
 
 __all__ = [
+    "Cancelled",
     "Conflict",
     "TableAccess",
     "decimal",
@@ -53,6 +54,14 @@ class Conflict(Exception):
     """A conditional write lost a race; the caller decides whether to retry."""
 
 
+class Cancelled(Conflict):
+    """A transaction whose conditions did not all hold; ``failed`` holds the positions of those that did not."""
+
+    def __init__(self, message: str, failed: frozenset[int]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -82,6 +91,21 @@ class TableAccess:
         self._connections = settings.connections_table
         self._rooms = settings.rooms_table
         self._messages = settings.messages_table
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """One ``TransactWriteItems``; :class:`Cancelled` names the items whose condition failed."""
+        try:
+            with storage():
+                self._client.transact_write_items(TransactItems=items)
+        except StorageUnavailable as error:
+            cause = error.__cause__
+            if not (isinstance(cause, ClientError) and error_code(cause) == "TransactionCanceledException"):
+                raise
+            reasons = cause.response.get("CancellationReasons", [])
+            failed = frozenset(i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed")
+            if not failed:
+                raise  # a conflict with another transaction, throttling…: the caller may retry
+            raise Cancelled(str(cause), failed) from cause
 
     def _conditional_update(
         self,

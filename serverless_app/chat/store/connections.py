@@ -1,22 +1,38 @@
-"""``websocket-connections``: one item per live connection, with its rooms, rate-limit bucket and ttl."""
+"""``websocket-connections``: one item per live connection, and one per user.
+
+A connection's item holds its user, rooms, token expiry and ttl. A user's item, keyed
+``user#<user_id>`` (connection ids never contain ``#``), holds the ids of the user's live
+connections (``live``: the per-user connection cap, and where ``invited`` or a kick is
+delivered) and the user's rate limits, so both hold across all of the user's connections.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from serverless_app.chat.models import ConnectionRecord, TokenBucket
+from botocore.exceptions import ClientError
+
+from serverless_app.chat.models import ConnectionRecord
 from serverless_app.chat.store.base import (
     Conflict,
     TableAccess,
-    decimal,
+    error_code,
     from_item,
     millis,
-    serializer,
     storage,
     to_item,
 )
 
-__all__ = ["ConnectionStore"]
+__all__ = ["USER_ITEM_PREFIX", "ConnectionStore", "RateDecision"]
+
+USER_ITEM_PREFIX = "user#"
+
+RateDecision = int
+"""0 when the action may go ahead, else how many milliseconds to wait."""
+
+
+def user_key(user_id: str) -> dict[str, Any]:
+    return to_item({"connection_id": USER_ITEM_PREFIX + user_id})
 
 
 class ConnectionStore(TableAccess):
@@ -27,6 +43,7 @@ class ConnectionStore(TableAccess):
             "verified": record.verified,
             "connected_at": record.connected_at_ms,
             "ttl": record.ttl,
+            "token_exp": record.token_exp,
         }
         if record.rooms:
             values["rooms"] = set(record.rooms)
@@ -55,6 +72,22 @@ class ConnectionStore(TableAccess):
             )
         return _connection(from_item(response["Attributes"])) if "Attributes" in response else None
 
+    def reserve_room(self, connection_id: str, room: str, *, maximum: int) -> None:
+        """Add ``room`` to the connection's rooms unless it already has ``maximum`` others.
+
+        One conditional write, so concurrent joins cannot exceed the cap. Raises
+        :class:`Conflict` when the cap is reached or the record is gone.
+        """
+        self._conditional_update(
+            self._connections,
+            {"connection_id": connection_id},
+            "ADD #rooms :rooms",
+            "attribute_exists(#id) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max"
+            " OR contains(#rooms, :room))",
+            {"#rooms": "rooms", "#id": "connection_id"},
+            {":rooms": {"SS": [room]}, ":room": {"S": room}, ":max": {"N": str(maximum)}},
+        )
+
     def set_connection_rooms(self, connection_id: str, room: str, *, present: bool) -> None:
         """Add ``room`` to (or remove it from) the connection's set of rooms, if the record exists."""
         operation = "ADD" if present else "DELETE"
@@ -71,24 +104,6 @@ class ConnectionStore(TableAccess):
         except Conflict:
             return  # the connection record is gone
 
-    def save_bucket(self, connection_id: str, new: TokenBucket, *, previous: TokenBucket | None) -> None:
-        """Store the rate-limit bucket only if nobody changed it since ``previous`` was read."""
-        names = {"#tokens": "rl_tokens", "#at": "rl_at_ms", "#id": "connection_id"}
-        values = to_item({":tokens": decimal(new.tokens), ":at": millis(new.at)})
-        if previous is None:
-            condition = "attribute_exists(#id) AND attribute_not_exists(#at)"
-        else:
-            condition = "attribute_exists(#id) AND #at = :previous"
-            values[":previous"] = serializer.serialize(millis(previous.at))
-        self._conditional_update(
-            self._connections,
-            {"connection_id": connection_id},
-            "SET #tokens = :tokens, #at = :at",
-            condition,
-            names,
-            values,
-        )
-
     def claim_typing(self, connection_id: str, *, now: float, interval_s: float) -> bool:
         """True if this connection may relay a typing event now (at most one per ``interval_s``)."""
         try:
@@ -104,11 +119,115 @@ class ConnectionStore(TableAccess):
             return False
         return True
 
+    # --- the user's item -----------------------------------------------------------------
+
+    def add_live_connection(self, user_id: str, connection_id: str, *, maximum: int, ttl: int) -> None:
+        """Count the connection among the user's live ones; :class:`Conflict` if ``maximum`` are live."""
+        self._conditional_update(
+            self._connections,
+            {"connection_id": USER_ITEM_PREFIX + user_id},
+            "ADD #live :ids SET #ttl = :ttl",
+            "attribute_not_exists(#live) OR size(#live) < :max OR contains(#live, :id)",
+            {"#live": "live", "#ttl": "ttl"},
+            {
+                ":ids": {"SS": [connection_id]},
+                ":id": {"S": connection_id},
+                ":max": {"N": str(maximum)},
+                ":ttl": {"N": str(ttl)},
+            },
+        )
+
+    def remove_live_connection(self, user_id: str, connection_id: str) -> None:
+        with storage():
+            self._client.update_item(
+                TableName=self._connections,
+                Key=user_key(user_id),
+                UpdateExpression="DELETE #live :ids",
+                ExpressionAttributeNames={"#live": "live"},
+                ExpressionAttributeValues={":ids": {"SS": [connection_id]}},
+            )
+
+    def live_connections(self, user_id: str) -> list[str]:
+        """The ids of the user's connections, as recorded (a dead one may linger until checked)."""
+        with storage():
+            response = self._client.get_item(
+                TableName=self._connections,
+                Key=user_key(user_id),
+                ConsistentRead=True,
+                ProjectionExpression="#live",
+                ExpressionAttributeNames={"#live": "live"},
+            )
+        return sorted(str(cid) for cid in from_item(response.get("Item", {})).get("live", ()))
+
+    def spend(
+        self, user_id: str, bucket: str, *, now: float, rate: float, burst: int, ttl: int
+    ) -> RateDecision:
+        """One action against the user's ``bucket`` limit: ``rate`` per second, bursts of ``burst``.
+
+        The generic cell rate algorithm, whose whole state is one number, the theoretical
+        arrival time ``tat``: an action is allowed when ``tat`` is at most ``(burst - 1)``
+        intervals ahead of now, and moves it one interval on. Both cases are a single
+        conditional write (no read first), so concurrent invocations for one user on any
+        connection cannot both spend the same allowance.
+        """
+        attribute = f"tat_{bucket}"
+        interval = round(1000 / rate)
+        now_ms = millis(now)
+        horizon = now_ms + (burst - 1) * interval
+        key = {"connection_id": USER_ITEM_PREFIX + user_id}
+        names = {"#tat": attribute, "#ttl": "ttl"}
+        for _ in range(8):
+            old = self._try_update(
+                key,
+                "SET #tat = #tat + :interval, #ttl = :ttl",
+                "#tat > :now AND #tat <= :horizon",
+                names,
+                to_item({":interval": interval, ":now": now_ms, ":horizon": horizon, ":ttl": ttl}),
+            )
+            if old is None:
+                return 0
+            tat = old.get(attribute)
+            if tat is not None and int(tat) > horizon:
+                return int(tat) - horizon
+            if tat is not None and int(tat) > now_ms:
+                continue  # it moved under us: try the busy case again
+            old = self._try_update(
+                key,
+                "SET #tat = :next, #ttl = :ttl",
+                "attribute_not_exists(#tat) OR #tat <= :now",
+                names,
+                to_item({":next": now_ms + interval, ":now": now_ms, ":ttl": ttl}),
+            )
+            if old is None:
+                return 0
+        return interval  # heavy contention on one user's item: ask for one interval's patience
+
+    def _try_update(
+        self, key: dict[str, Any], update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``None`` if the update was made; else the item as it was (possibly empty)."""
+        try:
+            with storage():
+                self._client.update_item(
+                    TableName=self._connections,
+                    Key=to_item(key),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except Conflict as conflict:
+            cause = conflict.__cause__
+            item = cause.response.get("Item", {}) if isinstance(cause, ClientError) else {}
+            if isinstance(cause, ClientError) and error_code(cause) != "ConditionalCheckFailedException":
+                raise
+            return from_item(item)
+        return None
+
 
 def _connection(values: dict[str, Any]) -> ConnectionRecord:
-    bucket = None
-    if "rl_at_ms" in values:
-        bucket = TokenBucket(tokens=float(values["rl_tokens"]), at=int(values["rl_at_ms"]) / 1000)
+    exp = values.get("token_exp")
     return ConnectionRecord(
         connection_id=str(values["connection_id"]),
         user_id=str(values["user_id"]),
@@ -116,5 +235,5 @@ def _connection(values: dict[str, Any]) -> ConnectionRecord:
         connected_at_ms=int(values.get("connected_at", 0)),
         ttl=int(values["ttl"]),
         rooms=frozenset(str(room) for room in values.get("rooms", ())),
-        bucket=bucket,
+        token_exp=int(exp) if exp is not None else None,
     )

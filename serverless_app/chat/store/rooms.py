@@ -1,16 +1,29 @@
-"""``websocket-rooms``: membership items (fan-out is a Query of one room) and per-user presence counts."""
+"""``websocket-rooms``: who may be in a room (meta, roles, bans), who is (membership: fan-out is a
+Query of one room) and per-room presence counts.
+
+Writes that depend on someone's standing are transactions whose condition checks carry that
+standing, so a concurrent kick, ban, demotion or invitation cannot leave a banned user in a
+room or let a demoted admin act: whichever write lands second sees the first.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from serverless_app.chat.models import Member
-from serverless_app.chat.store.base import Conflict, TableAccess, from_item, storage, to_item
+from serverless_app.chat.errors import StorageUnavailable
+from serverless_app.chat.models import Grant, Member, Role, RoomInfo, Standing
+from serverless_app.chat.store.base import Cancelled, Conflict, TableAccess, from_item, storage, to_item
+from serverless_app.definitions import ROOMS_TABLE
 
-__all__ = ["MEMBER_PREFIX", "USER_PREFIX", "RoomStore"]
+__all__ = ["BAN_PREFIX", "MEMBER_PREFIX", "META", "ROLE_PREFIX", "USER_PREFIX", "RoomStore"]
 
 MEMBER_PREFIX = "member#"
 USER_PREFIX = "user#"
+ROLE_PREFIX = "role#"
+BAN_PREFIX = "ban#"
+META = "meta"
+PUBLIC_LISTING = "public"
+_USER_ROOMS_INDEX, _PUBLIC_ROOMS_INDEX = (index.name for index in ROOMS_TABLE.indexes)
 
 
 class RoomStore(TableAccess):
@@ -112,3 +125,351 @@ class RoomStore(TableAccess):
                 if "LastEvaluatedKey" not in response:
                     return items
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- who may be in the room ----------------------------------------------------------
+
+    def room_access(self, room: str, users: tuple[str, ...]) -> tuple[RoomInfo, dict[str, Standing]]:
+        """The room's meta and each user's standing in it: one consistent BatchGetItem."""
+        keys = [{"room": room, "sk": META}]
+        for user in users:
+            keys += [{"room": room, "sk": ROLE_PREFIX + user}, {"room": room, "sk": BAN_PREFIX + user}]
+        items = {sk: item for (_, sk), item in self._batch_get(keys).items()}
+        meta = items.get(META)
+        info = _room_info(room, meta) if meta is not None else RoomInfo(room, exists=False)
+        return info, {user: _standing(items, user) for user in users}
+
+    def standings(self, user_id: str, rooms: list[str]) -> dict[str, tuple[RoomInfo, Standing]]:
+        """The meta of each of ``rooms`` and the user's standing there (to filter another user's history)."""
+        unique = list(dict.fromkeys(rooms))
+        keys = []
+        for room in unique:
+            keys += [
+                {"room": room, "sk": META},
+                {"room": room, "sk": ROLE_PREFIX + user_id},
+                {"room": room, "sk": BAN_PREFIX + user_id},
+            ]
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for (room, sk), item in self._batch_get(keys).items():
+            found.setdefault(room, {})[sk] = item
+        result = {}
+        for room in unique:
+            items = found.get(room, {})
+            meta = items.get(META)
+            info = _room_info(room, meta) if meta is not None else RoomInfo(room, exists=False)
+            result[room] = (info, _standing(items, user_id))
+        return result
+
+    def has_traces(self, room: str) -> bool:
+        """Whether anything was ever kept under this name (members, bookkeeping or messages)."""
+        with storage():
+            for table in (self._rooms, self._messages):
+                response = self._client.query(
+                    TableName=table,
+                    KeyConditionExpression="#room = :room",
+                    ExpressionAttributeNames={"#room": "room"},
+                    ExpressionAttributeValues=to_item({":room": room}),
+                    Limit=1,
+                    Select="COUNT",
+                )
+                if response.get("Count", 0) or "LastEvaluatedKey" in response:
+                    return True
+        return False
+
+    def create_room(self, info: RoomInfo, *, now_ms: int) -> None:
+        """Create the room with its owner or its two users: :class:`Conflict` if the name is taken."""
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._rooms,
+                    "Item": to_item(_meta_item(info, now_ms)),
+                    "ConditionExpression": "attribute_not_exists(#sk)",
+                    "ExpressionAttributeNames": {"#sk": "sk"},
+                }
+            }
+        ]
+        grants = []
+        if info.owner is not None:
+            grants.append(Grant(info.room, info.owner, "owner", info.visibility))
+        if len(info.peers) == 2:
+            first, second = info.peers
+            grants += [
+                Grant(info.room, first, "member", info.visibility, peer=second),
+                Grant(info.room, second, "member", info.visibility, peer=first),
+            ]
+        items += [{"Put": {"TableName": self._rooms, "Item": to_item(_grant_item(g))}} for g in grants]
+        self._transact(items)
+
+    def enter(self, member: Member, *, ttl: int, standing: Standing, needs_role: bool) -> bool:
+        """Record the membership if the user is still allowed in: not banned, the room still there
+        and, with ``needs_role``, still holding a role (an invitation becomes membership).
+
+        ``False`` if the connection was already in the room; :class:`Cancelled` if not allowed
+        (position 0: banned; 1: no role, or no room).
+        """
+        user = member.user_id
+        items: list[dict[str, Any]] = [
+            self._condition_check(member.room, BAN_PREFIX + user, "attribute_not_exists(#sk)"),
+        ]
+        if needs_role and standing.role == "invited":
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._rooms,
+                        "Key": to_item({"room": member.room, "sk": ROLE_PREFIX + user}),
+                        "UpdateExpression": "SET #role = :member",
+                        "ConditionExpression": "#role IN (:invited, :member)",
+                        "ExpressionAttributeNames": {"#role": "role"},
+                        "ExpressionAttributeValues": to_item({":member": "member", ":invited": "invited"}),
+                    }
+                }
+            )
+        elif needs_role:
+            items.append(self._condition_check(member.room, ROLE_PREFIX + user, "attribute_exists(#sk)"))
+        else:
+            items.append(self._condition_check(member.room, META, "attribute_exists(#sk)"))
+        items.append(
+            {
+                "Put": {
+                    "TableName": self._rooms,
+                    "Item": to_item(
+                        {
+                            "room": member.room,
+                            "sk": MEMBER_PREFIX + member.connection_id,
+                            "connection_id": member.connection_id,
+                            "user_id": user,
+                            "ttl": ttl,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(#sk)",
+                    "ExpressionAttributeNames": {"#sk": "sk"},
+                }
+            }
+        )
+        try:
+            self._transact(items)
+        except Cancelled as cancelled:
+            if cancelled.failed == {2}:
+                return False
+            raise
+        return True
+
+    def grant(
+        self,
+        grant: Grant,
+        *,
+        actor: str,
+        actor_roles: tuple[Role, ...],
+        target_roles: tuple[Role | None, ...],
+        unbanned: bool = False,
+    ) -> None:
+        """Give ``grant.user_id`` its role if ``actor`` still holds one of ``actor_roles`` and the
+        target's current role is one of ``target_roles`` (``None``: no role yet); with
+        ``unbanned``, only if the target is not banned.
+
+        :class:`Cancelled` positions: 0 the actor, 1 the target's role, 2 the ban.
+        """
+        names = {"#sk": "sk"}
+        values = {f":t{i}": role for i, role in enumerate(r for r in target_roles if r is not None)}
+        clauses = ["attribute_not_exists(#sk)"] if None in target_roles else []
+        if values:
+            names["#role"] = "role"
+            clauses.append(f"#role IN ({', '.join(values)})")
+        put: dict[str, Any] = {
+            "TableName": self._rooms,
+            "Item": to_item(_grant_item(grant)),
+            "ConditionExpression": " OR ".join(clauses),
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            put["ExpressionAttributeValues"] = to_item(values)
+        items = [self._actor_check(grant.room, actor, actor_roles), {"Put": put}]
+        if unbanned:
+            items.append(
+                self._condition_check(grant.room, BAN_PREFIX + grant.user_id, "attribute_not_exists(#sk)")
+            )
+        self._transact(items)
+
+    def revoke(
+        self,
+        room: str,
+        user_id: str,
+        *,
+        actor: str,
+        actor_roles: tuple[Role, ...],
+        target_roles: tuple[Role, ...],
+        ban_by: str | None = None,
+    ) -> None:
+        """Remove the user's role (when it is one of ``target_roles``, or there is none) and, with
+        ``ban_by``, ban them, if ``actor`` still holds one of ``actor_roles``.
+
+        :class:`Cancelled` positions: 0 the actor, 1 the target's role.
+        """
+        values = {f":t{i}": role for i, role in enumerate(target_roles)}
+        items = [
+            self._actor_check(room, actor, actor_roles),
+            {
+                "Delete": {
+                    "TableName": self._rooms,
+                    "Key": to_item({"room": room, "sk": ROLE_PREFIX + user_id}),
+                    "ConditionExpression": f"attribute_not_exists(#sk) OR #role IN ({', '.join(values)})",
+                    "ExpressionAttributeNames": {"#sk": "sk", "#role": "role"},
+                    "ExpressionAttributeValues": to_item(values),
+                }
+            },
+        ]
+        if ban_by is not None:
+            ban = {"room": room, "sk": BAN_PREFIX + user_id, "user_id": user_id, "by": ban_by}
+            items.append({"Put": {"TableName": self._rooms, "Item": to_item(ban)}})
+        self._transact(items)
+
+    def unban(self, room: str, user_id: str, *, actor: str, actor_roles: tuple[Role, ...]) -> None:
+        """Lift a ban if ``actor`` still holds one of ``actor_roles`` (:class:`Cancelled` otherwise)."""
+        self._transact(
+            [
+                self._actor_check(room, actor, actor_roles),
+                {
+                    "Delete": {
+                        "TableName": self._rooms,
+                        "Key": to_item({"room": room, "sk": BAN_PREFIX + user_id}),
+                    }
+                },
+            ]
+        )
+
+    def user_grants(self, user_id: str, *, after: str | None, limit: int) -> tuple[list[Grant], bool]:
+        """The rooms the user holds a role in, by name, after ``after`` (the index is eventually consistent)."""
+        items, more = self._index_page(_USER_ROOMS_INDEX, "grant_user", user_id, after=after, limit=limit)
+        grants = [
+            Grant(
+                room=str(i["room"]),
+                user_id=user_id,
+                role=str(i["role"]),  # type: ignore[arg-type]
+                visibility=str(i.get("visibility", "public")),  # type: ignore[arg-type]
+                peer=str(i["peer"]) if i.get("peer") else None,
+            )
+            for i in items
+        ]
+        return grants, more
+
+    def public_rooms(self, *, after: str | None, limit: int) -> tuple[list[str], bool]:
+        """Public rooms by name, after ``after``."""
+        items, more = self._index_page(
+            _PUBLIC_ROOMS_INDEX, "listing", PUBLIC_LISTING, after=after, limit=limit
+        )
+        return [str(i["room"]) for i in items], more
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _index_page(
+        self, index: str, attribute: str, value: str, *, after: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        names = {"#key": attribute}
+        values: dict[str, Any] = {":key": value}
+        condition = "#key = :key"
+        if after:
+            condition += " AND #room > :after"
+            names["#room"] = "room"
+            values[":after"] = after
+        request: dict[str, Any] = {
+            "TableName": self._rooms,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+            "Limit": limit + 1,
+        }
+        items: list[dict[str, Any]] = []
+        with storage():
+            while len(items) <= limit:
+                response = self._client.query(**request)
+                items.extend(from_item(item) for item in response["Items"])
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return items[:limit], len(items) > limit
+
+    def _condition_check(self, room: str, sk: str, condition: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self._rooms,
+                "Key": to_item({"room": room, "sk": sk}),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#sk": "sk"},
+            }
+        }
+
+    def _actor_check(self, room: str, actor: str, roles: tuple[Role, ...]) -> dict[str, Any]:
+        values = {f":a{i}": role for i, role in enumerate(roles)}
+        return {
+            "ConditionCheck": {
+                "TableName": self._rooms,
+                "Key": to_item({"room": room, "sk": ROLE_PREFIX + actor}),
+                "ConditionExpression": f"#role IN ({', '.join(values)})",
+                "ExpressionAttributeNames": {"#role": "role"},
+                "ExpressionAttributeValues": to_item(values),
+            }
+        }
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Consistent reads of many room items, 100 keys a request, keyed by ``(room, sk)``."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        with storage():
+            for start in range(0, len(keys), 100):
+                request: dict[str, Any] = {
+                    self._rooms: {
+                        "Keys": [to_item(k) for k in keys[start : start + 100]],
+                        "ConsistentRead": True,
+                    }
+                }
+                for _ in range(10):
+                    response = self._client.batch_get_item(RequestItems=request)
+                    for raw in response["Responses"].get(self._rooms, []):
+                        item = from_item(raw)
+                        found[(str(item["room"]), str(item["sk"]))] = item
+                    request = response.get("UnprocessedKeys") or {}
+                    if not request:
+                        break
+                else:
+                    raise StorageUnavailable("DynamoDB left keys unprocessed ten times; nothing was changed")
+        return found
+
+
+def _meta_item(info: RoomInfo, now_ms: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "room": info.room,
+        "sk": META,
+        "visibility": info.visibility,
+        "owner": info.owner,
+        "created_at": now_ms,
+    }
+    if info.peers:
+        values["peers"] = list(info.peers)
+    if info.visibility == "public":
+        values["listing"] = PUBLIC_LISTING
+    return values
+
+
+def _grant_item(grant: Grant) -> dict[str, Any]:
+    return {
+        "room": grant.room,
+        "sk": ROLE_PREFIX + grant.user_id,
+        "grant_user": grant.user_id,
+        "role": grant.role,
+        "visibility": grant.visibility,
+        "peer": grant.peer,
+    }
+
+
+def _room_info(room: str, item: dict[str, Any]) -> RoomInfo:
+    return RoomInfo(
+        room=room,
+        visibility=str(item.get("visibility", "public")),  # type: ignore[arg-type]
+        owner=str(item["owner"]) if item.get("owner") else None,
+        peers=tuple(str(p) for p in item.get("peers", ())),
+    )
+
+
+def _standing(items: dict[str, dict[str, Any]], user: str) -> Standing:
+    grant = items.get(ROLE_PREFIX + user)
+    role = str(grant["role"]) if grant is not None else None
+    return Standing(role=role, banned=BAN_PREFIX + user in items)  # type: ignore[arg-type]
