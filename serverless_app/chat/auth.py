@@ -2,35 +2,77 @@
 
 HS256 JSON Web Tokens through PyJWT; no signature code is written here. The algorithm is
 pinned on verification, so ``alg: none`` and algorithm-confusion tokens are refused.
+
+Time: ``exp``, ``iat`` and ``nbf`` are checked with :data:`LEEWAY_S` (30 s) of clock skew,
+and a token whose lifetime ``exp - iat`` is not positive or exceeds the maximum
+(:data:`DEFAULT_MAX_LIFETIME_S`, 24 h, configurable) is refused: a token cannot be revoked,
+so none may live long.
+
+Keys and rotation: every token names its signing key in the ``kid`` header. The secret value
+(``.wschat/token-secret``, the stack's Secrets Manager secret, ``--secret``) is either
+
+* a plain string: one key, whose kid is derived from it (:func:`derived_kid`), or
+* a JSON object ``{"current": "2025-06", "keys": {"2025-06": "<secret>", "2024-12": "<secret>"}}``:
+  tokens are minted with the ``current`` key and verified with whichever key their kid names.
+
+A key is also found by its derived kid, so a plain secret moved into a JSON object (under any
+name) keeps accepting the tokens minted while it was plain. A token without a kid (minted before
+kids existed) is accepted only while there is a single key. :class:`RefreshingKeys` re-reads the
+keys now and then, so a running authorizer sees a rotation without a restart.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
+import structlog
 
 __all__ = [
     "AUDIENCE",
+    "DEFAULT_MAX_LIFETIME_S",
     "ISSUER",
+    "LEEWAY_S",
     "InvalidToken",
+    "RefreshingKeys",
+    "SigningKeys",
     "TokenClaims",
+    "TokenVerifier",
+    "UnknownKey",
+    "check_lifetime",
     "claims_from_payload",
+    "derived_kid",
     "mint_token",
+    "parse_signing_keys",
     "verify_token",
 ]
 
 ISSUER = "wschat"
 AUDIENCE = "wschat"
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+_KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ALGORITHM = "HS256"
+LEEWAY_S = 30
+"""Clock skew tolerated on ``exp``, ``iat`` and ``nbf``."""
+DEFAULT_MAX_LIFETIME_S = 24 * 3600
+"""Longest ``exp - iat`` accepted unless configured otherwise (``TOKEN_MAX_LIFETIME_S``)."""
+
+log = structlog.get_logger("auth")
 
 
 class InvalidToken(Exception):
     """The token is missing, malformed, expired, wrongly signed or names an invalid user."""
+
+
+class UnknownKey(InvalidToken):
+    """The token's ``kid`` names no key we have (yet): the keys may be worth re-reading."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +82,151 @@ class TokenClaims:
     expires_at: int
 
 
+# --- keys -----------------------------------------------------------------------------------
+
+
+def derived_kid(secret: str) -> str:
+    """The kid of a plain-string secret: a SHA-256 fingerprint (reveals nothing the signature does not)."""
+    return "k-" + hashlib.sha256(b"wschat-kid\0" + secret.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """The HS256 keys by kid and the one new tokens are signed with."""
+
+    current: str
+    keys: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        if self.current not in self.keys:
+            raise ValueError(f"the current kid {self.current!r} is not among the keys")
+
+    @property
+    def current_secret(self) -> str:
+        return self.keys[self.current]
+
+    def secret_for(self, kid: str | None) -> str | None:
+        """The secret a token's kid names (by name or by derived kid); ``None`` if unknown."""
+        if kid is None:
+            distinct = set(self.keys.values())
+            return next(iter(distinct)) if len(distinct) == 1 else None
+        if kid in self.keys:
+            return self.keys[kid]
+        for secret in self.keys.values():
+            if derived_kid(secret) == kid:
+                return secret
+        return None
+
+
+def parse_signing_keys(value: str | SigningKeys) -> SigningKeys:
+    """A secret value as keys: a JSON object ``{"current", "keys"}``, or a plain string (one key).
+
+    Text starting with ``{`` must be a valid key set; anything else raises ``ValueError``.
+    """
+    if isinstance(value, SigningKeys):
+        return value
+    text = value.strip()
+    if not text:
+        raise ValueError("the token secret is empty")
+    if not text.startswith("{"):
+        return SigningKeys(current=derived_kid(text), keys={derived_kid(text): text})
+    try:  # a typo in the JSON must not turn the whole text into a key
+        document = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"the token secret starts with '{{' but is not valid JSON: {error}") from None
+    if not isinstance(document, dict) or set(document) != {"current", "keys"}:
+        raise ValueError('a JSON token secret must be {"current": KID, "keys": {KID: SECRET, ...}}')
+    current, keys = document["current"], document["keys"]
+    if not isinstance(keys, dict) or not keys:
+        raise ValueError('"keys" must be a non-empty object of kid -> secret')
+    for kid, secret in keys.items():
+        if not _KID.fullmatch(kid):
+            raise ValueError(f"invalid kid {kid!r}: 1–64 of letters, digits, '_', '.', ':', '-'")
+        if not isinstance(secret, str) or not secret.strip():
+            raise ValueError(f"the secret of kid {kid!r} must be a non-empty string")
+    if not isinstance(current, str) or current not in keys:
+        raise ValueError(f'"current" ({current!r}) must name one of the keys')
+    return SigningKeys(current=current, keys={kid: secret.strip() for kid, secret in keys.items()})
+
+
+T = TypeVar("T")
+
+
+class RefreshingKeys(Generic[T]):
+    """Keys loaded from a source (a secret, a JWKS URL), re-read when old or on demand, never in a storm.
+
+    * :meth:`get` loads on first use and again once the keys are ``max_age_s`` old.
+    * :meth:`reload` is for a token naming an unknown kid: it re-reads the source only if the
+      last attempt is at least ``min_interval_s`` ago, so a flood of bad tokens costs at most
+      one read per interval.
+    * A failed read is logged and keeps the previous keys; with none at all, :meth:`get` raises
+      :class:`InvalidToken` (the authorizer answers 401, not 500). Failed reads are retried no
+      more often than ``min_interval_s`` either.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], T],
+        *,
+        what: str,
+        max_age_s: float,
+        min_interval_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._what = what
+        self._max_age_s = max_age_s
+        self._min_interval_s = min_interval_s
+        self._clock = clock
+        self._value: T | None = None
+        self._loaded_at = 0.0
+        self._attempted_at: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        with self._lock:
+            now = self._clock()
+            if (self._value is None or now - self._loaded_at >= self._max_age_s) and self._may_attempt(now):
+                self._attempt(now)
+            if self._value is None:
+                raise InvalidToken(f"the {self._what} is unavailable")
+            return self._value
+
+    def reload(self) -> bool:
+        """Re-read the source unless that was tried less than ``min_interval_s`` ago; True if it was re-read."""
+        with self._lock:
+            now = self._clock()
+            return self._may_attempt(now) and self._attempt(now)
+
+    def _may_attempt(self, now: float) -> bool:
+        return self._attempted_at is None or now - self._attempted_at >= self._min_interval_s
+
+    def _attempt(self, now: float) -> bool:
+        self._attempted_at = now
+        try:
+            value = self._load()
+        except Exception as error:  # any failure of the source: keep what we have, refuse if nothing
+            log.error("cannot read keys", what=self._what, error=f"{type(error).__name__}: {error}")
+            return False
+        self._value, self._loaded_at = value, now
+        return True
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
 def mint_token(
-    user_id: str, secret: str, *, ttl_s: int = 3600, name: str | None = None, now: float | None = None
+    user_id: str,
+    secret: str | SigningKeys,
+    *,
+    ttl_s: int = 3600,
+    name: str | None = None,
+    now: float | None = None,
 ) -> str:
+    """A token for ``user_id`` signed with the current key of ``secret`` (plain or JSON, see the module)."""
     if not _USER.fullmatch(user_id):
         raise ValueError(f"invalid user id {user_id!r}: 1–64 of letters, digits, '_', '.', '@', '-'")
+    keys = parse_signing_keys(secret)
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {
         "sub": user_id,
@@ -55,26 +237,87 @@ def mint_token(
     }
     if name:
         claims["name"] = name
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, keys.current_secret, algorithm=ALGORITHM, headers={"kid": keys.current})
 
 
 def verify_token(
-    token: str | None, secret: str, *, issuer: str = ISSUER, audience: str = AUDIENCE
+    token: str | None,
+    secret: str | SigningKeys,
+    *,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
+    leeway_s: float = LEEWAY_S,
 ) -> TokenClaims:
+    """The claims of a token signed with one of ``secret``'s keys; :class:`UnknownKey` if its kid names none."""
     if not token:
         raise InvalidToken("no token")
+    keys = parse_signing_keys(secret)
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from None
+    if kid is not None and not isinstance(kid, str):
+        raise InvalidToken("the token's kid is not a string")
+    key = keys.secret_for(kid)
+    if key is None:
+        raise UnknownKey("the token names no known key" if kid is not None else "the token names no key")
     try:
         claims = jwt.decode(
             token,
-            secret,
+            key,
             algorithms=[ALGORITHM],
             audience=audience,
             issuer=issuer,
+            leeway=leeway_s,
             options={"require": ["exp", "iat", "sub", "iss", "aud"]},
         )
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from None
+    check_lifetime(claims, max_lifetime_s)
     return claims_from_payload(claims)
+
+
+def check_lifetime(claims: Mapping[str, Any], max_lifetime_s: float) -> None:
+    """Refuse a token living longer than ``max_lifetime_s`` (``exp - iat``), or not at all."""
+    lifetime = int(claims["exp"]) - int(claims["iat"])
+    if lifetime <= 0:
+        raise InvalidToken("the token expires before it was issued")
+    if lifetime > max_lifetime_s:
+        raise InvalidToken(f"the token lives {lifetime} s, more than the {int(max_lifetime_s)} s allowed")
+
+
+class TokenVerifier:
+    """HS256 verification with keys read from a source (the secret), re-read every ``max_age_s``
+    and, for a token naming an unknown kid, at most once per ``min_reload_interval_s``."""
+
+    def __init__(
+        self,
+        load_secret: Callable[[], str],
+        *,
+        max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
+        max_age_s: float = 300.0,
+        min_reload_interval_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = RefreshingKeys(
+            lambda: parse_signing_keys(load_secret()),
+            what="token signing secret",
+            max_age_s=max_age_s,
+            min_interval_s=min_reload_interval_s,
+            clock=clock,
+        )
+        self._max_lifetime_s = max_lifetime_s
+
+    def verify(self, token: str | None) -> TokenClaims:
+        if not token:
+            raise InvalidToken("no token")
+        try:
+            return verify_token(token, self._keys.get(), max_lifetime_s=self._max_lifetime_s)
+        except UnknownKey:
+            if not self._keys.reload():
+                raise
+        return verify_token(token, self._keys.get(), max_lifetime_s=self._max_lifetime_s)
 
 
 def claims_from_payload(claims: dict[str, Any]) -> TokenClaims:

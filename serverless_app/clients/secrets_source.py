@@ -1,7 +1,9 @@
 """Where a client gets the token secret from: ``--secret``, ``--secret-file``, ``--secret-arn``.
 
 Shared by ``wschat token`` and ``wschat chat``. The default (no option) is the local
-runtime's ``.wschat/token-secret``.
+runtime's ``.wschat/token-secret``. The value is returned as is: a plain secret or a JSON key
+set ``{"current": KID, "keys": {KID: SECRET, ...}}``, which :func:`serverless_app.chat.auth.mint_token`
+understands (it signs with the current key).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A real deployment has no such endpoint: users get tokens from the application that signs them
 in (``wschat token --secret-arn`` for testing). Locally, anyone on this machine may mint a
-token for any user — that is the point of a development stack.
+token for any user — that is the point of a development stack. Tokens are signed with the
+secret's current key (see :mod:`serverless_app.chat.auth`), like ``wschat token``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from serverless_app.chat.auth import mint_token
+from serverless_app.chat.auth import mint_token, parse_signing_keys
 
 __all__ = ["DEV_TOKEN_PATH", "DEV_TOKEN_TTL_S", "add_dev_token_routes"]
 
@@ -21,6 +22,7 @@ DEV_TOKEN_TTL_S = 12 * 3600
 
 def add_dev_token_routes(app: web.Application, *, secret: str, ttl_s: int = DEV_TOKEN_TTL_S) -> None:
     """``{"user_id": "alice", "name"?: "Alice"}`` → ``{"token": "...", "expires_at": epoch seconds}``."""
+    keys = parse_signing_keys(secret)  # a malformed key set fails here, at start-up
 
     async def issue(request: web.Request) -> web.Response:
         try:
@@ -33,7 +35,7 @@ def add_dev_token_routes(app: web.Application, *, secret: str, ttl_s: int = DEV_
             return web.json_response({"message": "user_id must be a string"}, status=400)
         now = int(time.time())
         try:
-            token = mint_token(user_id, secret, ttl_s=ttl_s, name=name, now=now)
+            token = mint_token(user_id, keys, ttl_s=ttl_s, name=name, now=now)
         except ValueError as error:
             return web.json_response({"message": str(error)}, status=400)
         return web.json_response({"token": token, "expires_at": now + ttl_s})

@@ -1,16 +1,19 @@
-"""``wschat token``: mints tokens the authorizer accepts, refuses bad input clearly, keeps the secret private."""
+"""``wschat token``: mints tokens the authorizer accepts, refuses bad input clearly, keeps the secret private,
+signs with the current key of a secret holding several."""
 
 from __future__ import annotations
 
+import json
 import stat
 import threading
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from click.testing import CliRunner
 
-from serverless_app.chat.auth import verify_token
+from serverless_app.chat.auth import derived_kid, verify_token
 from serverless_app.clients.dev_secret import local_token_secret
 from serverless_app.clients.secrets_source import read_secret_arn
 from serverless_app.clients.token_cmd import parse_ttl, token
@@ -35,20 +38,22 @@ def test_prints_only_a_token_the_authorizer_accepts_with_that_secret(in_tmp: Pat
 
 
 def test_the_lifetime_is_the_ttl() -> None:
-    """--ttl accepts seconds and unit suffixes."""
-    assert [parse_ttl(t) for t in ("3600", "45s", "30m", "1h", "2d", "1h30m")] == [
+    """--ttl accepts seconds and unit suffixes, up to the 24 h the authorizer accepts."""
+    assert [parse_ttl(t) for t in ("3600", "45s", "30m", "1h", "1d", "1h30m", "86400")] == [
         3600,
         45,
         1800,
         3600,
-        172800,
+        86400,
         5400,
+        86400,
     ]
+    assert parse_ttl("2d", maximum=7 * 86400) == 172800
 
 
-@pytest.mark.parametrize("ttl", ["0", "-5", "1w", "soon", "", "8d"])
+@pytest.mark.parametrize("ttl", ["0", "-5", "1w", "soon", "", "2d", "86401", "24h1s"])
 def test_a_bad_ttl_exits_non_zero_with_a_clear_message(in_tmp: Path, ttl: str) -> None:
-    """Zero, negative, unknown units and over a week are refused."""
+    """Zero, negative, unknown units and over the 24 h maximum lifetime are refused."""
     result = CliRunner().invoke(token, ["alice", "--secret", SECRET, "--ttl", ttl])
     assert result.exit_code == 2
     assert "--ttl" in result.stderr
@@ -126,3 +131,40 @@ def test_secret_arn_reads_secrets_manager() -> None:
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:websocket-token-secret-AbCdEf"
     assert read_secret_arn(arn, client=client) == "deployed-secret"
     assert client.asked == [arn]
+
+
+def test_a_plain_secret_signs_with_its_derived_kid(in_tmp: Path) -> None:
+    """The token names its key (a fingerprint of the secret, never the secret) in the kid header."""
+    result = CliRunner().invoke(token, ["alice", "--secret", SECRET])
+    header = jwt.get_unverified_header(result.stdout.strip())
+    assert header["kid"] == derived_kid(SECRET) and SECRET not in result.stdout
+
+
+def test_a_key_set_signs_with_the_current_key(in_tmp: Path) -> None:
+    """With {"current": "2025-06", "keys": {...}} the token carries kid 2025-06 and is signed with that key."""
+    old, new = "o" * 40, "n" * 40
+    keys = {"current": "2025-06", "keys": {"2024-12": old, "2025-06": new}}
+    (in_tmp / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
+    result = CliRunner().invoke(token, ["alice", "--secret-file", "keys.json"])
+    assert result.exit_code == 0, result.output
+    minted = result.stdout.strip()
+    assert jwt.get_unverified_header(minted)["kid"] == "2025-06"
+    assert verify_token(minted, json.dumps(keys)).user_id == "alice"
+    assert jwt.decode(minted, new, algorithms=["HS256"], audience="wschat")["sub"] == "alice"
+    after_rotation = {"current": "2025-06", "keys": {"2025-06": new}}
+    assert verify_token(minted, json.dumps(after_rotation)).user_id == "alice"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"current": "a", "keys": {"a": "', "not valid JSON"),
+        ('{"current": "b", "keys": {"a": "' + "x" * 40 + '"}}', "must name one of the keys"),
+        ('{"current": "a", "keys": {"a": "short"}}', "at least 32"),
+    ],
+    ids=["broken-json", "current-missing", "short-current-key"],
+)
+def test_a_bad_key_set_is_refused_clearly(in_tmp: Path, value: str, message: str) -> None:
+    """A malformed key set or a short current key: exit 1, a message, no token."""
+    result = CliRunner().invoke(token, ["alice", "--secret", value])
+    assert result.exit_code == 1 and message in result.stderr and result.stdout == ""
