@@ -2,13 +2,15 @@
 
 Message text is user input: it is always wrapped in :class:`rich.text.Text`, never parsed as
 markup, so ``[bold]`` or escape sequences in a message are shown, not obeyed. Control
-characters other than tab are replaced before printing.
+characters other than tab are replaced before printing. Rooms are named through a ``label``
+function (the session's: ``@bob`` for a direct conversation, ``#room`` otherwise).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
@@ -21,6 +23,7 @@ from serverless_app.clients.session import (
     Connected,
     Event,
     HistoryShown,
+    Invited,
     Joined,
     Left,
     MessageShown,
@@ -28,6 +31,8 @@ from serverless_app.clients.session import (
     PresenceChanged,
     PresenceListed,
     Recovered,
+    RoomsListed,
+    RoomUpdated,
     ServerError,
     Typing,
     Unrecognised,
@@ -40,6 +45,12 @@ TYPING_REPEAT_S = 5.0
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _ERASE_LINE_ABOVE = "\x1b[1A\x1b[2K\r"
+_ERROR_TITLES = {
+    "not_found": "not found",
+    "room_exists": "that name is taken",
+    "forbidden": "not allowed",
+}
+"""How the errors about rooms read (the server's message follows)."""
 
 
 def _clean(text: str) -> str:
@@ -57,10 +68,16 @@ class Renderer:
     """Prints events for one user. ``interactive``: stdout is a terminal (pending lines are rewritten)."""
 
     def __init__(
-        self, user_id: str | None, *, file: IO[str] | None = None, interactive: bool | None = None
+        self,
+        user_id: str | None,
+        *,
+        file: IO[str] | None = None,
+        interactive: bool | None = None,
+        label: Callable[[str], str] | None = None,
     ) -> None:
         self.console = Console(file=file, highlight=False, markup=False, emoji=False, soft_wrap=True)
         self.user_id = user_id
+        self.label: Callable[[str], str] = label or (lambda room: f"#{room}")
         self.interactive = self.console.is_terminal if interactive is None else interactive
         self._last_pending: str | None = None
         self._typing_shown: dict[tuple[str, str], float] = {}
@@ -93,7 +110,7 @@ class Renderer:
 
     def message(self, message: ChatMessage, *, own: bool = False, replace_pending: bool = False) -> None:
         line = self._stamp(message.sent_at)
-        line += Text(f"#{message.room} ", style="cyan")
+        line += Text(f"{self.label(message.room)} ", style="cyan")
         line += Text(message.user_id, style="bold green" if own else "bold magenta")
         line += Text(": ")
         line += Text(_clean(message.text))
@@ -104,7 +121,7 @@ class Renderer:
     def pending(self, pending: Pending, *, offline: bool = False, queued: bool = False) -> None:
         if not self.interactive:
             return  # in a log, only the confirmed message is worth a line
-        line = self._stamp() + Text(f"#{pending.room} ", style="cyan")
+        line = self._stamp() + Text(f"{self.label(pending.room)} ", style="cyan")
         line += Text(self.user_id or "me", style="bold green") + Text(": ") + Text(_clean(pending.text))
         line.stylize("dim")
         note = " (queued: offline)" if offline else " (queued)" if queued else " (sending…)"
@@ -122,33 +139,46 @@ class Renderer:
             self._history(event)
         elif isinstance(event, Connected):
             self.user_id = event.user_id
-            rooms = ", ".join(f"#{r}" for r in event.rooms) or "no rooms"
+            rooms = ", ".join(self.label(r) for r in event.rooms) or "no rooms"
             self.info(f"connected as {event.user_id} (connection {event.connection_id}) in {rooms}")
         elif isinstance(event, Recovered):
             if event.count:
                 self.info(
-                    f"#{event.room}: recovered {event.count} missed message{'s' if event.count != 1 else ''}"
+                    f"{self.label(event.room)}: recovered {event.count} missed message{'s' if event.count != 1 else ''}"
                 )
         elif isinstance(event, Joined):
-            self._print(
-                self._stamp()
-                + Text(f"joined #{event.room}", style="bold cyan")
-                + Text(f" — online: {', '.join(event.users) or 'nobody'}", style="cyan")
-            )
+            self._joined(event)
         elif isinstance(event, Left):
-            self._print(self._stamp() + Text(f"left #{event.room}", style="bold cyan"))
+            if event.reason in ("kicked", "banned"):
+                by = f" by {event.by}" if event.by else ""
+                self._print(
+                    self._stamp()
+                    + Text(f"{event.reason} from {self.label(event.room)}{by}", style="bold red")
+                )
+            else:
+                self._print(self._stamp() + Text(f"left {self.label(event.room)}", style="bold cyan"))
+        elif isinstance(event, Invited):
+            if event.visibility == "direct":
+                text = f"{event.by} opened a direct conversation — /dm {event.by}"
+            else:
+                text = f"{event.by} invited you to {event.room} — /join {event.room}"
+            self._print(self._stamp() + Text(text, style="bold yellow"))
+        elif isinstance(event, RoomUpdated):
+            self._room_updated(event)
+        elif isinstance(event, RoomsListed):
+            self._rooms(event)
         elif isinstance(event, PresenceChanged):
             verb = "joined" if event.event == "join" else "left"
             arrow = "→" if event.event == "join" else "←"
             self._print(
                 self._stamp()
-                + Text(f"#{event.room} ", style="cyan")
+                + Text(f"{self.label(event.room)} ", style="cyan")
                 + Text(f"{arrow} {event.user_id} {verb}", style="yellow")
             )
         elif isinstance(event, PresenceListed):
             self._print(
                 self._stamp()
-                + Text(f"#{event.room} ", style="cyan")
+                + Text(f"{self.label(event.room)} ", style="cyan")
                 + Text(f"online ({len(event.users)}): ", style="yellow")
                 + Text(", ".join(event.users) or "nobody")
             )
@@ -157,10 +187,18 @@ class Renderer:
             now = time.monotonic()
             if now - self._typing_shown.get(key, -TYPING_REPEAT_S) >= TYPING_REPEAT_S:
                 self._typing_shown[key] = now
-                self._print(Text(f"  #{event.room} {event.user_id} is typing…", style="dim italic"))
+                self._print(
+                    Text(f"  {self.label(event.room)} {event.user_id} is typing…", style="dim italic")
+                )
         elif isinstance(event, ServerError):
-            if event.code == "rate_limited":
+            if event.code == "rate_limited" and event.client_msg_id:
                 self.warn(f"rate limited: {event.message} (retrying in {event.retry_after_ms or 0} ms)")
+            elif event.code == "rate_limited":
+                self.warn(f"rate limited: {event.message} (try again in {event.retry_after_ms or 0} ms)")
+            elif event.code == "token_expired":
+                self.warn("the token expired: reconnecting with a fresh one")
+            elif event.code in _ERROR_TITLES and not event.client_msg_id:
+                self.error(f"{_ERROR_TITLES[event.code]}: {event.message}")
             elif event.client_msg_id:
                 self.error(f"not sent: {event.code}: {event.message}")
             else:
@@ -170,12 +208,53 @@ class Renderer:
         elif isinstance(event, Unrecognised):
             self.warn(f"unrecognised frame: {str(event.frame)[:200]}")
 
+    def _joined(self, event: Joined) -> None:
+        if event.visibility == "direct":
+            notes = ["direct conversation"]
+        else:
+            notes = [v for v in (event.visibility, event.role) if v and v != "public"]
+        note = f" ({', '.join(notes)})" if notes else ""
+        self._print(
+            self._stamp()
+            + Text(f"joined {self.label(event.room)}{note}", style="bold cyan")
+            + Text(f" — online: {', '.join(event.users) or 'nobody'}", style="cyan")
+        )
+
+    def _room_updated(self, event: RoomUpdated) -> None:
+        by = "you" if event.by == self.user_id else event.by
+        user = "you" if event.user_id == self.user_id else event.user_id
+        what = f"{by} made {user} {event.role}" if event.change == "role" else f"{by} {event.change} {user}"
+        self._print(
+            self._stamp() + Text(f"{self.label(event.room)}: ", style="cyan") + Text(what, style="yellow")
+        )
+
+    def _rooms(self, event: RoomsListed) -> None:
+        if not event.rooms:
+            self.info("rooms: none")
+            return
+        self.info(f"rooms ({len(event.rooms)}):")
+        names = [f"@{info.peer}" if info.peer else self.label(info.room) for info in event.rooms]
+        width = max(len(name) for name in names)
+        for name, info in zip(names, event.rooms, strict=True):
+            marks = [
+                mark
+                for mark, on in (("joined", info.room in event.joined), ("active", info.room == event.active))
+                if on
+            ]
+            line = Text(f"  {name.ljust(width)}  ", style="bold cyan")
+            line += Text(f"{info.visibility:<8} {info.role or '-'}")
+            if marks:
+                line += Text(f" ({', '.join(marks)})", style="dim")
+            self._print(line)
+
     def _history(self, event: HistoryShown) -> None:
         if not event.messages:
-            self.info(f"#{event.room}: no earlier messages")
+            self.info(f"{self.label(event.room)}: no earlier messages")
             return
         more = " (more available)" if event.more else ""
-        self._print(Text(f"── #{event.room}: {len(event.messages)} message(s){more} ──", style="dim"))
+        self._print(
+            Text(f"── {self.label(event.room)}: {len(event.messages)} message(s){more} ──", style="dim")
+        )
         for message in event.messages:
             self.message(message, own=message.user_id == self.user_id)
         self._print(Text("──", style="dim"))

@@ -8,6 +8,15 @@ minus a 30 s overlap (docs/protocol.md, "Recovery after a reconnect"); history p
 followed until ``next_cursor`` is null, and unacknowledged sends are retried with the same
 ``client_msg_id`` (the server never stores a retried one twice).
 
+Rooms have a visibility (``public``, ``private``, ``direct``) and the user a role in them
+(``owner``, ``admin``, ``member``, ``invited``); the session remembers both from ``joined`` and
+``rooms`` frames, names direct rooms after the other user (``@bob``, :meth:`ChatSession.label`)
+and builds the moderation frames (``createRoom``, ``invite``, ``kick``…). A room the user is
+kicked or banned from is forgotten, so a reconnect does not ask for it again. When the server
+answers ``token_expired`` (and closes the connection), :attr:`Reply.reconnect` tells the
+transport to reconnect with a fresh token; requests left unanswered are sent again on the new
+connection, like unacknowledged messages.
+
 Any Python client (the terminal client, tests, bots) can drive one session per user.
 """
 
@@ -30,6 +39,7 @@ __all__ = [
     "Connected",
     "Event",
     "HistoryShown",
+    "Invited",
     "Joined",
     "Left",
     "MessageShown",
@@ -38,7 +48,10 @@ __all__ = [
     "PresenceListed",
     "Recovered",
     "Reply",
+    "RoomInfo",
     "RoomState",
+    "RoomUpdated",
+    "RoomsListed",
     "ServerError",
     "Typing",
     "Unrecognised",
@@ -56,10 +69,27 @@ JOIN_HISTORY = 20
 """Messages shown when a room is joined for the first time."""
 EMPTY_ROOM_OVERLAP_S = 300.0
 """Recovery of a room that was empty when joined starts this long before the (client's) join time."""
-RETRYABLE = frozenset({"rate_limited", "unknown_connection", "storage_unavailable", "internal_error"})
+RETRYABLE = frozenset(
+    {"rate_limited", "unknown_connection", "storage_unavailable", "internal_error", "token_expired"}
+)
 """Error codes after which a pending send is retried (same ``client_msg_id``) rather than dropped."""
 SEEN_PER_ROOM = 10_000
 """Message ids remembered per room for de-duplication (oldest forgotten first)."""
+LIST_PAGE = 50
+"""Page size of ``listRooms`` requests."""
+REPLAY_WINDOW_S = 30.0
+"""Unanswered requests this recent are sent again after a reconnect forced by the server
+(``token_expired``, ``unknown_connection``): the refused frame was not applied."""
+RECONNECT_FRESH_TOKEN = "fresh_token"
+RECONNECT = "reconnect"
+MODERATION = {"invite": "invited", "kick": "kicked", "ban": "banned", "unban": "unbanned", "setRole": "role"}
+"""Moderation actions and the ``change`` of the ``roomUpdated`` that answers each."""
+ANNOUNCE_PAIR_S = 10.0
+"""Frames telling the same change (``left`` kicked and ``roomUpdated`` kicked) this close are shown once."""
+MAX_CONNECT_ROOMS = 20
+"""Rooms the connect URL may name (the protocol's limit)."""
+DIRECT_PREFIX = "dm-"
+"""Room names starting with this are reserved for direct conversations."""
 
 _ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -174,6 +204,12 @@ class RoomState:
     pages: deque[str] = field(default_factory=deque)
     """Kinds of the backwards history requests in flight: ``first`` (new messages only) or ``explicit`` (all)."""
     recovered: int = 0
+    visibility: str | None = None
+    """``public``, ``private`` or ``direct`` (None until the server said)."""
+    role: str | None = None
+    """The user's standing: ``owner``, ``admin``, ``member`` (None in an ownerless public room)."""
+    peer: str | None = None
+    """The other user of a direct room."""
 
     def remember(self, message: ChatMessage) -> bool:
         """Record a message; False if its id was already seen."""
@@ -237,11 +273,58 @@ class Recovered:
 class Joined:
     room: str
     users: tuple[str, ...]
+    visibility: str | None = None
+    role: str | None = None
+    peer: str | None = None
 
 
 @dataclass(frozen=True)
 class Left:
+    """This connection left ``room``: ``reason`` ``left`` (asked), ``kicked`` or ``banned`` (``by`` whom)."""
+
     room: str
+    reason: str = "left"
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Invited:
+    """``by`` invited the user to ``room`` (``visibility`` ``direct``: opened a direct conversation)."""
+
+    room: str
+    by: str
+    visibility: str | None = None
+
+
+@dataclass(frozen=True)
+class RoomUpdated:
+    """A moderation change in ``room``: ``by`` ``change``d (invited, kicked, banned, unbanned, role) ``user_id``."""
+
+    room: str
+    user_id: str
+    change: str
+    by: str
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """One room of a ``rooms`` answer."""
+
+    room: str
+    visibility: str
+    role: str | None = None
+    peer: str | None = None
+
+
+@dataclass(frozen=True)
+class RoomsListed:
+    """The answer to :meth:`ChatSession.list_rooms`, every page of it."""
+
+    rooms: tuple[RoomInfo, ...]
+    joined: frozenset[str] = frozenset()
+    """The rooms this connection is in, when the listing ended."""
+    active: str | None = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +368,9 @@ Event = (
     | Recovered
     | Joined
     | Left
+    | Invited
+    | RoomUpdated
+    | RoomsListed
     | PresenceChanged
     | PresenceListed
     | Typing
@@ -299,6 +385,9 @@ class Reply:
 
     events: list[Event] = field(default_factory=list)
     send: list[dict[str, Any]] = field(default_factory=list)
+    reconnect: str | None = None
+    """Set when the connection must be replaced: ``fresh_token`` (the token expired: get a new
+    one first) or ``reconnect`` (the server forgot the connection)."""
 
 
 # --- the session ----------------------------------------------------------------------------
@@ -332,31 +421,96 @@ class ChatSession:
         self.active_room: str | None = next(iter(self.rooms), None)
         self._in_flight: str | None = None
         self._requested: set[str] = set()
-        """Rooms asked for with joinRoom and not yet answered."""
+        """Rooms asked for with joinRoom or createRoom and not yet answered."""
+        self._requested_direct: set[str] = set()
+        """Users asked for with openDirect and not yet answered."""
+        self.peers: dict[str, str] = {}
+        """Direct rooms known to the session: room name → the other user."""
+        self._listing: list[RoomInfo] | None = None
+        self._list_cursors: set[str] = set()
+        self._outstanding: list[tuple[tuple[str, ...], float, dict[str, Any]]] = []
+        """Requests sent and not yet answered: (the answer's key, when sent, the frame)."""
+        self._replay: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+        """Requests refused because the connection was being replaced, to send on the next one."""
+        self._connect_asked: list[str] = []
+        """The rooms named in the last connect URL: those the welcome leaves out were refused."""
+        self._announced: dict[tuple[str, str], float] = {}
+        """(room, change) just told by one of two frames saying the same (left + roomUpdated), and when."""
 
     # -- intents -> frames -------------------------------------------------------------------
 
     def connect_rooms(self) -> list[str]:
-        """The rooms to name in the connect URL (``rooms=``)."""
-        return list(self.rooms)
+        """The rooms to name in the connect URL (``rooms=``, at most 20)."""
+        self._connect_asked = list(self.rooms)[:MAX_CONNECT_ROOMS]
+        return list(self._connect_asked)
 
     def join(self, room: str) -> dict[str, Any]:
         """A joinRoom frame; the room becomes active once ``joined`` arrives."""
         self._requested.add(room)
-        return {"action": "joinRoom", "room": room}
+        return self._track(("joined", room), {"action": "joinRoom", "room": room})
 
     def leave(self, room: str) -> dict[str, Any]:
-        return {"action": "leaveRoom", "room": room}
+        return self._track(("left", room), {"action": "leaveRoom", "room": room})
 
     def presence(self, room: str) -> dict[str, Any]:
-        return {"action": "getPresence", "room": room}
+        return self._track(("presenceList", room), {"action": "getPresence", "room": room})
+
+    def create(self, room: str, visibility: str = "private") -> dict[str, Any]:
+        """A createRoom frame (``private`` or ``public``); the room becomes active once ``joined`` arrives."""
+        if visibility not in ("private", "public"):
+            raise ValueError(f"visibility must be private or public, not {visibility!r}")
+        if room.startswith(DIRECT_PREFIX):
+            raise ValueError(f"names starting with {DIRECT_PREFIX!r} are reserved for direct conversations")
+        self._requested.add(room)
+        return self._track(("joined", room), {"action": "createRoom", "room": room, "visibility": visibility})
+
+    def moderate(self, action: str, room: str, user_id: str, *, role: str | None = None) -> dict[str, Any]:
+        """An ``invite``, ``kick``, ``ban``, ``unban`` or ``setRole`` (with ``role``: admin or member) frame."""
+        if action not in MODERATION:
+            raise ValueError(f"not a moderation action: {action!r}")
+        frame: dict[str, Any] = {"action": action, "room": room, "user_id": user_id}
+        if action == "setRole":
+            if role not in ("admin", "member"):
+                raise ValueError(f"role must be admin or member, not {role!r}")
+            frame["role"] = role
+        return self._track(("roomUpdated", room, user_id, MODERATION[action]), frame)
+
+    def open_direct(self, user_id: str) -> dict[str, Any]:
+        """An openDirect frame; the direct room becomes active once ``joined`` arrives."""
+        self._requested_direct.add(user_id)
+        return self._track(("direct", user_id), {"action": "openDirect", "user_id": user_id})
+
+    def list_rooms(self) -> dict[str, Any]:
+        """A listRooms frame; its pages are followed and shown together as one :class:`RoomsListed`."""
+        self._listing = []
+        self._list_cursors = set()
+        return self._track(("rooms",), {"action": "listRooms", "limit": LIST_PAGE})
+
+    # -- names -------------------------------------------------------------------------------
+
+    def label(self, room: str) -> str:
+        """How to show a room: ``@bob`` for the direct conversation with bob, ``#room`` otherwise."""
+        peer = self.peers.get(room)
+        return f"@{peer}" if peer else f"#{room}"
+
+    def direct_room(self, user_id: str) -> str | None:
+        """The known direct room with ``user_id``, if any."""
+        return next((room for room, peer in self.peers.items() if peer == user_id), None)
+
+    def resolve(self, name: str) -> str | None:
+        """The room a user typed: ``#room`` or ``room`` as is, ``@bob`` the direct room with bob (None if unknown)."""
+        if name.startswith("@"):
+            return self.direct_room(name[1:])
+        return name.lstrip("#")
 
     def history(self, room: str, limit: int = JOIN_HISTORY) -> dict[str, Any]:
         """An explicit history request (``/history``): its answer is shown in full."""
         state = self.rooms.get(room)
         if state is not None:
             state.pages.append("explicit")
-        return {"action": "getHistory", "room": room, "limit": max(1, min(100, limit))}
+        return self._track(
+            ("history", room), {"action": "getHistory", "room": room, "limit": max(1, min(100, limit))}
+        )
 
     def send(self, room: str, text: str) -> tuple[dict[str, Any] | None, Pending]:
         """Queue a message with a fresh ``client_msg_id``; pending until acknowledged.
@@ -406,11 +560,15 @@ class ChatSession:
     def on_connected(self, connection_id: str | None = None) -> list[dict[str, Any]]:
         """Frames to send once a (re)connection is open, its rooms joined through the URL's ``rooms``.
 
-        One :meth:`recovery_request` per room, then every unacknowledged send again.
+        One :meth:`recovery_request` per room, the requests the server refused while replacing the
+        connection (``token_expired``, ``unknown_connection``), then the unacknowledged send again.
         """
         if connection_id is not None:
             self.connection_id = connection_id
-        return self.recovery_requests() + self.resend_pending()
+        replay, self._replay = self._replay, []
+        self._outstanding.clear()  # answers to the previous connection's requests will not come
+        replayed = [self._track(key, frame) for key, frame in replay if key[0] != "history"]
+        return self.recovery_requests() + replayed + self.resend_pending()
 
     def recovery_request(self, room: str) -> dict[str, Any]:
         """The ``getHistory`` that fetches what ``room`` may have missed.
@@ -428,7 +586,9 @@ class ChatSession:
         else:
             joined = _format_timestamp(datetime.fromtimestamp(state.joined_at, UTC))
             after = cursor_before(joined, EMPTY_ROOM_OVERLAP_S)
-        return {"action": "getHistory", "room": room, "limit": RECOVERY_PAGE, "after": after}
+        return self._track(
+            ("history", room), {"action": "getHistory", "room": room, "limit": RECOVERY_PAGE, "after": after}
+        )
 
     def recovery_requests(self) -> list[dict[str, Any]]:
         """:meth:`recovery_request` for every room."""
@@ -436,7 +596,7 @@ class ChatSession:
 
     def _first_page(self, room: str) -> dict[str, Any]:
         self.rooms[room].pages.append("first")
-        return {"action": "getHistory", "room": room, "limit": JOIN_HISTORY}
+        return self._track(("history", room), {"action": "getHistory", "room": room, "limit": JOIN_HISTORY})
 
     # -- server frames -> events -------------------------------------------------------------
 
@@ -464,7 +624,14 @@ class ChatSession:
         for room in rooms:
             if room not in self.rooms:  # the server's default room, though we asked for none
                 send.append(self.leave(room))
-        return Reply([Connected(self.connection_id, self.user_id, rooms)], send)
+        events: list[Event] = [Connected(self.connection_id, self.user_id, rooms)]
+        for room in self._connect_asked:
+            if room not in rooms and room in self.rooms:
+                # Refused on reconnect (kicked or banned while away): forget it like a left.
+                send += self._forget(room)
+                events.append(Left(room, "removed"))
+        self._connect_asked = []
+        return Reply(events, send)
 
     def _on_message(self, frame: dict[str, Any]) -> Reply:
         message = ChatMessage.from_frame(frame)
@@ -502,6 +669,7 @@ class ChatSession:
         room = str(frame["room"])
         messages = sorted((ChatMessage.from_frame(m) for m in frame["messages"]), key=lambda m: m.cursor)
         next_cursor = frame.get("next_cursor")
+        self._answered(("history", room))
         state = self.rooms.get(room)
         if state is None:
             return Reply([HistoryShown(room, tuple(messages), more=bool(next_cursor))])
@@ -511,7 +679,7 @@ class ChatSession:
             state.recovered += len(events)
             if next_cursor:
                 page = {"action": "getHistory", "room": room, "limit": RECOVERY_PAGE, "after": next_cursor}
-                return Reply(events, [page, *send])
+                return Reply(events, [self._track(("history", room), page), *send])
             state.synced = True
             return Reply([*events, Recovered(room, state.recovered)], send)
         kind = state.pages.popleft() if state.pages else "first"
@@ -527,25 +695,95 @@ class ChatSession:
     def _on_joined(self, frame: dict[str, Any]) -> Reply:
         room = str(frame["room"])
         users = tuple(str(u) for u in frame.get("users", ()))
-        asked = room in self._requested
+        visibility = _optional(frame, "visibility")
+        role = _optional(frame, "role")
+        peer = _optional(frame, "peer")
+        asked = room in self._requested or (peer is not None and peer in self._requested_direct)
         self._requested.discard(room)
+        self._answered(("joined", room))
+        if peer is not None:
+            self.peers[room] = peer
+            self._requested_direct.discard(peer)
+            self._answered(("direct", peer))
+        self._announced.pop((room, "invited"), None)
         send: list[dict[str, Any]] = []
         if room not in self.rooms:
             self._add_room(room)
             send.append(self._first_page(room))
+        state = self.rooms[room]
+        state.visibility, state.role, state.peer = visibility or state.visibility, role, peer
         if asked:
             self.active_room = room
-        return Reply([Joined(room, users)], send)
+        return Reply([Joined(room, users, visibility, role, peer)], send)
 
     def _on_left(self, frame: dict[str, Any]) -> Reply:
+        """Left, kicked or banned: the room is forgotten (a reconnect does not ask for it again)."""
         room = str(frame["room"])
-        self.rooms.pop(room, None)
-        send: list[dict[str, Any]] = []
-        for client_msg_id in [p.client_msg_id for p in self.pending.values() if p.room == room]:
-            send += self._confirm(client_msg_id)
-        if self.active_room == room:
-            self.active_room = next(reversed(self.rooms), None) if self.rooms else None
-        return Reply([Left(room)], send)
+        reason = _optional(frame, "reason") or "left"
+        self._answered(("left", room))
+        send = self._forget(room)
+        if reason in ("kicked", "banned"):
+            self._told((room, reason))  # the roomUpdated telling the same is then not shown
+        return Reply([Left(room, reason, _optional(frame, "by"))], send)
+
+    def _on_invited(self, frame: dict[str, Any]) -> Reply:
+        room, by = str(frame["room"]), str(frame["by"])
+        visibility = _optional(frame, "visibility")
+        if visibility == "direct":
+            self.peers[room] = by
+        if room in self.rooms:  # e.g. the peer opened the direct conversation this client is in
+            return Reply()
+        if not self._told((room, "invited")):
+            return Reply()
+        return Reply([Invited(room, by, visibility)])
+
+    def _on_roomUpdated(self, frame: dict[str, Any]) -> Reply:
+        room, user_id, change, by = (str(frame[k]) for k in ("room", "user_id", "change", "by"))
+        role = _optional(frame, "role")
+        self._answered(("roomUpdated", room, user_id, change))
+        if user_id == self.user_id:
+            state = self.rooms.get(room)
+            if state is not None and change == "role":
+                state.role = role
+            if change == "invited":  # the invited frame says the same: show whichever comes first
+                if not self._told((room, change)):
+                    return Reply()
+                return Reply([Invited(room, by)])
+            told_at = self._announced.get((room, change))
+            recent = told_at is not None and self._clock() - told_at <= ANNOUNCE_PAIR_S
+            if change in ("kicked", "banned") and (state is not None or recent):
+                self._told((room, change))  # this connection gets (or got) a left saying it
+                return Reply()
+        return Reply([RoomUpdated(room, user_id, change, by, role)])
+
+    def _on_rooms(self, frame: dict[str, Any]) -> Reply:
+        infos = [
+            RoomInfo(
+                room=str(r["room"]),
+                visibility=str(r["visibility"]),
+                role=_optional(r, "role"),
+                peer=_optional(r, "peer"),
+            )
+            for r in frame["rooms"]
+        ]
+        self._answered(("rooms",))
+        for info in infos:
+            if info.peer is not None:
+                self.peers[info.room] = info.peer
+            state = self.rooms.get(info.room)
+            if state is not None:
+                state.visibility, state.role = info.visibility, info.role
+                state.peer = info.peer or state.peer
+        listing = self._listing if self._listing is not None else []
+        listing += [info for info in infos if all(info.room != known.room for known in listing)]
+        next_cursor = _optional(frame, "next_cursor")
+        if next_cursor and next_cursor not in self._list_cursors:  # a repeated cursor would loop forever
+            self._listing = listing
+            self._list_cursors.add(next_cursor)
+            page = {"action": "listRooms", "limit": LIST_PAGE, "after": next_cursor}
+            return Reply(send=[self._track(("rooms",), page)])
+        self._listing, self._list_cursors = None, set()
+        return Reply([RoomsListed(tuple(listing), frozenset(self.rooms), self.active_room)])
 
     def _on_presence(self, frame: dict[str, Any]) -> Reply:
         return Reply([PresenceChanged(str(frame["room"]), str(frame["user_id"]), str(frame["event"]))])
@@ -569,8 +807,31 @@ class ChatSession:
             retry_after_ms=int(retry) if isinstance(retry, int) else None,
             client_msg_id=str(client_msg_id) if client_msg_id else None,
         )
+        if code in ("token_expired", "unknown_connection"):
+            # The server is dropping this connection: what it refused was not applied, and
+            # requests still unanswered will not be answered. Send them again once reconnected.
+            now = self._clock()
+            self._replay += [(k, f) for k, sent, f in self._outstanding if now - sent <= REPLAY_WINDOW_S]
+            self._outstanding.clear()
+            reconnect = RECONNECT_FRESH_TOKEN if code == "token_expired" else RECONNECT
+            return Reply([error], reconnect=reconnect)
         if client_msg_id in self.pending and code not in RETRYABLE:
             return Reply([error], self._confirm(str(client_msg_id)))
+        if not client_msg_id and self._outstanding:
+            # Errors do not say which request they answer; requests are answered in order, mostly.
+            actions = _ANSWERS_CODE.get(code)
+            index = next(
+                (
+                    i
+                    for i, (_, _, f) in enumerate(self._outstanding)
+                    if actions is None or f["action"] in actions
+                ),
+                0,
+            )
+            key = self._outstanding.pop(index)[0]
+            self._refused(key)
+            if key[0] == "history" and key[1] not in self.rooms and code in ("forbidden", "not_found"):
+                return Reply()  # the recovery of a room refused on reconnect (already told)
         return Reply([error])
 
     # -- helpers -----------------------------------------------------------------------------
@@ -593,9 +854,66 @@ class ChatSession:
                 events.append(MessageShown(message, own=message.user_id == self.user_id, recovered=recovered))
         return events
 
+    def _forget(self, room: str) -> list[dict[str, Any]]:
+        """Drop a room this connection is no longer in, and its pending sends; the next send, if any."""
+        self._requested.discard(room)
+        self.rooms.pop(room, None)
+        send: list[dict[str, Any]] = []
+        for client_msg_id in [p.client_msg_id for p in self.pending.values() if p.room == room]:
+            send += self._confirm(client_msg_id)
+        if self.active_room == room:
+            self.active_room = next(reversed(self.rooms), None) if self.rooms else None
+        return send
+
+    def _track(self, key: tuple[str, ...], frame: dict[str, Any]) -> dict[str, Any]:
+        """Remember a request until the frame answering it (``key``) arrives."""
+        self._outstanding.append((key, self._clock(), frame))
+        del self._outstanding[:-100]
+        return frame
+
+    def _answered(self, key: tuple[str, ...]) -> None:
+        """The request answered by ``key`` waits no more (nor is it sent again after a reconnect)."""
+        for index, (waiting, _, _) in enumerate(self._outstanding):
+            if waiting == key:
+                del self._outstanding[index]
+                return
+        for index, (waiting, _) in enumerate(self._replay):
+            if waiting == key:  # answered after all, late, by the connection being replaced
+                del self._replay[index]
+                return
+
+    def _refused(self, key: tuple[str, ...]) -> None:
+        """A request was refused: it will make no room active, and a listing ends."""
+        if key[0] == "joined":
+            self._requested.discard(key[1])
+        elif key[0] == "direct":
+            self._requested_direct.discard(key[1])
+        elif key[0] == "rooms":
+            self._listing, self._list_cursors = None, set()
+
+    def _told(self, key: tuple[str, str]) -> bool:
+        """Two frames may tell the user the same thing: True for the first, False for a second one
+        arriving within :data:`ANNOUNCE_PAIR_S` (a later one is news: a new invitation, a new kick)."""
+        now = self._clock()
+        for stale in [k for k, at in self._announced.items() if now - at > ANNOUNCE_PAIR_S]:
+            del self._announced[stale]
+        if self._announced.pop(key, None) is not None:
+            return False
+        self._announced[key] = now
+        return True
+
     def _add_room(self, room: str) -> None:
         if room not in self.rooms:
             self.rooms[room] = RoomState(room, joined_at=self._clock())
 
     def _sender(self) -> str | None:
         return self.user_id if self.send_user_id else None
+
+
+_ANSWERS_CODE = {"room_exists": ("createRoom",), "invalid_cursor": ("getHistory", "listRooms")}
+"""Error codes only some requests can get: an error is matched to the oldest such request."""
+
+
+def _optional(frame: Mapping[str, Any], key: str) -> str | None:
+    value = frame.get(key)
+    return None if value is None else str(value)

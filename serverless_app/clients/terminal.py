@@ -1,9 +1,11 @@
 """``wschat chat``: an interactive terminal chat over the wschat WebSocket protocol.
 
 Lines typed are sent to the active room (pending until acknowledged); ``/commands`` join,
-leave, switch rooms, list who is online and show history. The connection is re-opened with
-exponential backoff whenever it drops, and each room is recovered without gaps or
-duplicates (see :mod:`serverless_app.clients.session`). Works on a terminal or a pipe: stdin
+leave, switch rooms, list who is online and show history, create rooms and moderate them,
+open direct conversations and list every room. The connection is re-opened with
+exponential backoff whenever it drops (at once, with a fresh token, when the server says the
+token expired), and each room is recovered without gaps or duplicates (see
+:mod:`serverless_app.clients.session`). Works on a terminal or a pipe: stdin
 is read line by line in a thread, and end of input quits like ``/quit``.
 """
 
@@ -26,22 +28,38 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from serverless_app.clients.endpoint import DEFAULT_URL, Credentials, DevTokenError, connect_url, is_loopback
 from serverless_app.clients.render import Renderer
 from serverless_app.clients.secrets_source import resolve_secret, secret_options
-from serverless_app.clients.session import ChatSession, ServerError, valid_room, valid_user_id, validate_text
+from serverless_app.clients.session import (
+    DIRECT_PREFIX,
+    RECONNECT_FRESH_TOKEN,
+    ChatSession,
+    ServerError,
+    valid_room,
+    valid_user_id,
+    validate_text,
+)
 from serverless_app.clients.token_cmd import parse_ttl
 
 __all__ = ["HELP", "TerminalClient", "chat"]
 
 HELP = """\
 commands:
-  /join ROOM      join a room (and make it the active one)
-  /leave [ROOM]   leave a room (default: the active one)
-  /room ROOM      send to ROOM from now on
-  /rooms          list your rooms
-  /who [ROOM]     who is online
-  /history [N]    the last N messages of the active room (default 20, at most 100)
-  /quit           leave (also Ctrl-D)
-  //text          send a line starting with '/'
-anything else is sent to the active room."""
+  /join ROOM                     join a room (and make it the active one)
+  /leave [ROOM]                  leave a room (default: the active one)
+  /room ROOM                     send to ROOM from now on
+  /rooms                         list your rooms and the public ones, with visibility and your role
+  /who [ROOM]                    who is online
+  /history [N]                   the last N messages of the active room (default 20, at most 100)
+  /create NAME [private|public]  create a room you own (default private) and join it
+  /invite USER [ROOM]            let USER into a private room (default ROOM: the active one)
+  /kick USER [ROOM]              remove USER from the room (owner, admin)
+  /ban USER [ROOM]               remove USER and keep them out (owner, admin)
+  /unban USER [ROOM]             lift a ban (owner, admin)
+  /admin USER [ROOM]             make USER an admin (owner)
+  /member USER [ROOM]            make an admin a member again (owner)
+  /dm USER                       open the direct conversation with USER (shown as @USER)
+  /quit                          leave (also Ctrl-D)
+  //text                         send a line starting with '/'
+ROOM may be @USER for a direct conversation; anything else is sent to the active room."""
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 15.0
@@ -72,6 +90,9 @@ class TerminalClient:
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._resend_scheduled = False
         self._opened = False
+        self._fresh_token = False
+        """The server said the token expired: the next connection gets a fresh one."""
+        renderer.label = session.label  # direct rooms are shown as @user
 
     # --- entry point ------------------------------------------------------------------------
 
@@ -112,7 +133,10 @@ class TerminalClient:
                 return
             attempt = 0 if self._opened else attempt + 1
             delay = backoff_delay(attempt)
-            self.renderer.warn(f"disconnected ({reason}); reconnecting in {delay:.1f} s")
+            if self._fresh_token:  # already told (token expired); the credentials mint or fetch a new one
+                self._fresh_token = False
+            else:
+                self.renderer.warn(f"disconnected ({reason}); reconnecting in {delay:.1f} s")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 
@@ -167,11 +191,18 @@ class TerminalClient:
                 "internal_error",
             ):
                 self._schedule_resend((event.retry_after_ms or 500) / 1000)
-            if isinstance(event, ServerError) and event.code == "unknown_connection" and self._ws is not None:
-                # The server forgot this connection (expired or pruned): the documented cure is a
-                # reconnect, which re-joins the rooms and recovers what was missed.
-                ws, self._ws = self._ws, None
-                asyncio.get_running_loop().create_task(ws.close(code=1000, reason="reconnecting"))
+        if reply.reconnect is not None and self._ws is not None:
+            # The server forgot this connection (unknown_connection: expired or pruned) or is
+            # closing it (token_expired): the documented cure is a reconnect, which re-joins the
+            # rooms, recovers what was missed and sends again what was refused.
+            if reply.reconnect == RECONNECT_FRESH_TOKEN:
+                if self.credentials.fixed_token:
+                    raise FatalError(
+                        "the token expired: pass a fresh --token, or a secret option so that tokens are minted"
+                    )
+                self._fresh_token = True
+            ws, self._ws = self._ws, None
+            asyncio.get_running_loop().create_task(ws.close(code=1000, reason="reconnecting"))
         for out in reply.send:
             self._spawn_send(out)
 
@@ -280,10 +311,15 @@ class TerminalClient:
         if name in ("help", "?"):
             renderer.info(HELP)
         elif name == "rooms":
-            listed = [f"#{r}{' (active)' if r == session.active_room else ''}" for r in session.rooms]
-            renderer.info("your rooms: " + (", ".join(listed) or "none"))
+            await self._request(session.list_rooms())
         elif name in ("join", "leave", "room", "who", "history"):
             await self._room_command(name, argument)
+        elif name == "create":
+            await self._create(argument)
+        elif name in _MODERATION:
+            await self._moderate(name, argument)
+        elif name == "dm":
+            await self._direct(argument)
         else:
             renderer.error(f"unknown command /{name}; /help lists them")
         return False
@@ -304,32 +340,103 @@ class TerminalClient:
                 return
             await self._request(session.history(room, limit))
             return
-        room = argument.lstrip("#") or (session.active_room if name in ("leave", "who") else "")
-        if not room:
-            renderer.error(f"usage: /{name} ROOM")
+        room = self._room_argument(name, argument, default=name in ("leave", "who"))
+        if room is None:
             return
-        if not valid_room(room):
-            renderer.error(f"{room!r} is not a valid room name: 1–64 of letters, digits, '_', '.', '-'")
-            return
+        label = session.label(room)
         if name == "join":
             if room in session.rooms:
                 session.active_room = room
-                renderer.info(f"already in #{room}; now sending to #{room}")
+                renderer.info(f"already in {label}; now sending to {label}")
             else:
                 await self._request(session.join(room))
         elif name == "leave":
             if room not in session.rooms:
-                renderer.error(f"you are not in #{room}")
+                renderer.error(f"you are not in {label}")
             else:
                 await self._request(session.leave(room))
         elif name == "room":
             if room not in session.rooms:
-                renderer.error(f"you are not in #{room}: /join {room}")
+                renderer.error(f"you are not in {label}: /join {room}")
             else:
                 session.active_room = room
-                renderer.info(f"now sending to #{room}")
+                renderer.info(f"now sending to {label}")
         else:
             await self._request(session.presence(room))
+
+    def _room_argument(self, name: str, argument: str, *, default: bool) -> str | None:
+        """The room named by ``argument`` (``#room``, ``room``, ``@user``), or the active one when
+        ``default``; None (after saying why) when there is none or it is not a room name."""
+        session, renderer = self.session, self.renderer
+        if not argument:
+            if default and session.active_room is not None:
+                return session.active_room
+            renderer.error(f"usage: /{name} ROOM" if not default else "you are in no room: /join ROOM first")
+            return None
+        room = session.resolve(argument)
+        if room is None:
+            renderer.error(f"no direct conversation with {argument[1:]} yet: /dm {argument[1:]}")
+            return None
+        if not valid_room(room):
+            renderer.error(f"{room!r} is not a valid room name: 1–64 of letters, digits, '_', '.', '-'")
+            return None
+        return room
+
+    def _user_argument(self, name: str, user: str, usage: str) -> str | None:
+        if not user:
+            self.renderer.error(f"usage: /{name} {usage}")
+            return None
+        user = user.lstrip("@")
+        if not valid_user_id(user):
+            self.renderer.error(
+                f"{user!r} is not a valid user id: 1–64 of letters, digits, '_', '.', '@', '-'"
+            )
+            return None
+        return user
+
+    async def _create(self, argument: str) -> None:
+        words = argument.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("private", "public")):
+            self.renderer.error("usage: /create NAME [private|public]")
+            return
+        room = words[0].lstrip("#")
+        if not valid_room(room):
+            self.renderer.error(f"{room!r} is not a valid room name: 1–64 of letters, digits, '_', '.', '-'")
+            return
+        if room.startswith(DIRECT_PREFIX):
+            self.renderer.error(
+                f"names starting with {DIRECT_PREFIX!r} are reserved for direct conversations"
+            )
+            return
+        await self._request(self.session.create(room, words[1].lower() if len(words) == 2 else "private"))
+
+    async def _moderate(self, name: str, argument: str) -> None:
+        action, role = _MODERATION[name]
+        user_word, _, room_word = argument.partition(" ")
+        user = self._user_argument(name, user_word, "USER [ROOM]")
+        if user is None:
+            return
+        room = self._room_argument(name, room_word.strip(), default=True)
+        if room is None:
+            return
+        if room in self.session.peers:
+            self.renderer.error(f"{self.session.label(room)} is a direct conversation: nobody moderates it")
+            return
+        await self._request(self.session.moderate(action, room, user, role=role))
+
+    async def _direct(self, argument: str) -> None:
+        user = self._user_argument("dm", argument.strip(), "USER")
+        if user is None:
+            return
+        if user == self.session.user_id:
+            self.renderer.error("a direct conversation needs another user")
+            return
+        room = self.session.direct_room(user)
+        if room is not None and room in self.session.rooms:
+            self.session.active_room = room
+            self.renderer.info(f"now sending to @{user}")
+            return
+        await self._request(self.session.open_direct(user))
 
     async def _request(self, frame: dict[str, Any]) -> None:
         if not await self._send_frame(frame):
@@ -350,6 +457,17 @@ class TerminalClient:
         ws = self._ws
         if ws is not None:
             await ws.close()
+
+
+_MODERATION: dict[str, tuple[str, str | None]] = {
+    "invite": ("invite", None),
+    "kick": ("kick", None),
+    "ban": ("ban", None),
+    "unban": ("unban", None),
+    "admin": ("setRole", "admin"),
+    "member": ("setRole", "member"),
+}
+"""Moderation commands: the action each sends and, for setRole, the role."""
 
 
 def _describe(error: BaseException) -> str:
@@ -418,7 +536,7 @@ def chat(
         raise click.BadParameter(f"{user!r} is not a valid user id", param_hint="--user")
     session = ChatSession(user or "me", [room.lstrip("#") for room in rooms] or ["general"])
     credentials = Credentials(url=url, user_id=user, token=token, secret=key, ttl_s=ttl_s)
-    renderer = Renderer(user)
+    renderer = Renderer(user, label=session.label)
     renderer.info(f"connecting to {url} … (/help for commands)")
     try:
         status = asyncio.run(TerminalClient(credentials, session, renderer).run())

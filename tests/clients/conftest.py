@@ -1,4 +1,5 @@
-"""Fixtures for the clients: the real local stack in a thread, terminal clients on pseudo-terminals."""
+"""Fixtures for the clients: the real local stack in a thread (also in token mode), terminal clients on
+pseudo-terminals."""
 
 from __future__ import annotations
 
@@ -20,9 +21,26 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+TOKEN_SECRET = "c" * 64
+"""The signing secret of :func:`token_stack` (clients mint their tokens with ``--secret``)."""
 WAIT_S = 30.0
 """Upper bound of every wait (cold Lambda workers on a busy two-core machine)."""
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+@pytest.fixture(scope="module")
+def token_stack(dynamodb_local: Any) -> Iterator[Any]:
+    """The local runtime in auth mode ``token``, signing with :data:`TOKEN_SECRET`."""
+    from serverless_app.local.background import LocalStackThread
+
+    with LocalStackThread(
+        port=0,
+        auth_mode="token",
+        token_secret=TOKEN_SECRET,
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        reload=False,
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture

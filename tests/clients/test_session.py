@@ -1,4 +1,5 @@
-"""The client-side session state: recovery requests, de-duplication, cursors, pending sends."""
+"""The client-side session state: recovery requests, de-duplication, cursors, pending sends, rooms
+with visibility and roles, moderation, direct conversations, and reconnecting on token_expired."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from serverless_app.clients.session import (
     ChatSession,
     Connected,
     HistoryShown,
+    Invited,
     Joined,
     Left,
     MessageShown,
     PresenceListed,
     Recovered,
+    RoomInfo,
+    RoomsListed,
+    RoomUpdated,
     ServerError,
     Typing,
     Unrecognised,
@@ -347,3 +352,358 @@ def test_a_welcome_naming_an_unwanted_default_room_leaves_it() -> None:
         {"action": "welcome", "connection_id": "x", "user_id": "alice", "rooms": ["general"], "message": ""}
     )
     assert reply.send == [{"action": "leaveRoom", "room": "general"}]
+
+
+# --- rooms with owners, members and visibility ------------------------------------------------
+
+DM = "dm-" + "ab" * 16
+
+
+def error(code: str, **extra: Any) -> dict[str, Any]:
+    return {"action": "error", "code": code, "message": f"{code} message", "request_id": "r", **extra}
+
+
+def test_create_asks_for_a_private_room_by_default_and_joined_makes_it_active(session: ChatSession) -> None:
+    """/create sends createRoom; the joined answer (role owner) switches to it and loads its first page."""
+    assert session.create("team-x") == {"action": "createRoom", "room": "team-x", "visibility": "private"}
+    assert session.create("town", "public")["visibility"] == "public"
+    reply = session.receive(
+        {"action": "joined", "room": "team-x", "users": ["alice"], "visibility": "private", "role": "owner"}
+    )
+    assert reply.events == [Joined("team-x", ("alice",), "private", "owner")]
+    assert reply.send == [{"action": "getHistory", "room": "team-x", "limit": 20}]
+    assert session.active_room == "team-x"
+    state = session.rooms["team-x"]
+    assert (state.visibility, state.role, state.peer) == ("private", "owner", None)
+    assert session.label("team-x") == "#team-x"
+
+
+@pytest.mark.parametrize(("room", "visibility"), [("team-x", "secret"), ("dm-mine", "private")])
+def test_create_refuses_what_the_server_would(session: ChatSession, room: str, visibility: str) -> None:
+    """Only private or public; names starting with dm- are reserved for direct rooms."""
+    with pytest.raises(ValueError):
+        session.create(room, visibility)
+
+
+def test_moderation_frames(session: ChatSession) -> None:
+    """invite, kick, ban, unban and setRole name the room and the user; setRole needs admin or member."""
+    assert session.moderate("invite", "team-x", "bob") == {
+        "action": "invite",
+        "room": "team-x",
+        "user_id": "bob",
+    }
+    for action in ("kick", "ban", "unban"):
+        assert session.moderate(action, "team-x", "bob")["action"] == action
+    assert session.moderate("setRole", "team-x", "bob", role="admin") == {
+        "action": "setRole",
+        "room": "team-x",
+        "user_id": "bob",
+        "role": "admin",
+    }
+    with pytest.raises(ValueError):
+        session.moderate("setRole", "team-x", "bob", role="owner")
+    with pytest.raises(ValueError):
+        session.moderate("joinRoom", "team-x", "bob")
+
+
+def test_a_direct_room_is_named_after_the_peer_and_becomes_active(session: ChatSession) -> None:
+    """openDirect's joined (visibility direct, peer) makes the dm-<hex> room active, labelled @bob."""
+    assert session.open_direct("bob") == {"action": "openDirect", "user_id": "bob"}
+    reply = session.receive(
+        {
+            "action": "joined",
+            "room": DM,
+            "users": ["alice"],
+            "visibility": "direct",
+            "role": "member",
+            "peer": "bob",
+        }
+    )
+    assert reply.events == [Joined(DM, ("alice",), "direct", "member", "bob")]
+    assert session.active_room == DM
+    assert session.label(DM) == "@bob"
+    assert session.resolve("@bob") == DM and session.direct_room("bob") == DM
+    assert session.resolve("@carol") is None and session.resolve("#general") == "general"
+    assert DM in session.connect_rooms()  # a reconnect rejoins it like any room
+
+
+def test_a_joined_room_nobody_asked_for_does_not_become_active(session: ChatSession) -> None:
+    """A joined (e.g. another user's openDirect is not one) only switches rooms when this client asked."""
+    session.receive({"action": "joined", "room": DM, "users": [], "visibility": "direct", "peer": "carol"})
+    assert session.active_room == "general" and session.label(DM) == "@carol"
+
+
+def test_an_invitation_is_shown_once_whether_invited_or_room_updated_comes_first(
+    session: ChatSession,
+) -> None:
+    """The invited user gets both invited and roomUpdated(invited); one Invited event is shown."""
+    invited = {"action": "invited", "room": "team-x", "by": "carol", "visibility": "private"}
+    updated = {
+        "action": "roomUpdated",
+        "room": "team-x",
+        "user_id": "alice",
+        "change": "invited",
+        "by": "carol",
+    }
+    assert session.receive(invited).events == [Invited("team-x", "carol", "private")]
+    assert session.receive(updated).events == []
+    assert session.receive({**updated, "room": "team-y"}).events == [Invited("team-y", "carol")]
+    assert session.receive({**invited, "room": "team-y"}).events == []
+    # Once joined, a new invitation (after a kick from the private room) is shown again.
+    session.join("team-x")
+    session.receive({"action": "joined", "room": "team-x", "users": ["alice"], "visibility": "private"})
+    session.receive({"action": "left", "room": "team-x", "reason": "kicked", "by": "carol"})
+    assert session.receive(invited).events == [Invited("team-x", "carol", "private")]
+
+
+def test_a_direct_invitation_names_the_conversation_after_its_opener(session: ChatSession) -> None:
+    """invited with visibility direct: the room is @bob from now on."""
+    reply = session.receive({"action": "invited", "room": DM, "by": "bob", "visibility": "direct"})
+    assert reply.events == [Invited(DM, "bob", "direct")]
+    assert session.label(DM) == "@bob" and session.direct_room("bob") == DM
+
+
+def test_an_invitation_to_a_room_already_joined_is_not_shown(session: ChatSession) -> None:
+    """bob opening the direct conversation alice is already in tells her nothing new."""
+    session.open_direct("bob")
+    session.receive(
+        {"action": "joined", "room": DM, "users": ["alice"], "visibility": "direct", "peer": "bob"}
+    )
+    assert (
+        session.receive({"action": "invited", "room": DM, "by": "bob", "visibility": "direct"}).events == []
+    )
+
+
+def test_kicked_drops_the_room_so_a_reconnect_does_not_rejoin_it(session: ChatSession) -> None:
+    """left with reason kicked (or banned) forgets the room, its pending sends and its recovery."""
+    session.active_room = "random"
+    session.send("general", "queued first")
+    session.send("random", "never sent")
+    reply = session.receive({"action": "left", "room": "random", "reason": "banned", "by": "carol"})
+    assert reply.events == [Left("random", "banned", "carol")]
+    assert "random" not in session.rooms and session.active_room == "general"
+    assert session.connect_rooms() == ["general"]
+    assert [f["room"] for f in session.on_connected() if f["action"] == "getHistory"] == ["general"]
+    assert [p.room for p in session.pending.values()] == ["general"]
+    # The roomUpdated telling the same thing is not shown twice.
+    updated = {
+        "action": "roomUpdated",
+        "room": "random",
+        "user_id": "alice",
+        "change": "banned",
+        "by": "carol",
+    }
+    assert session.receive(updated).events == []
+
+
+def test_room_updated_about_others_and_about_me(session: ChatSession) -> None:
+    """The moderator sees every change; a role change of mine updates the room's role."""
+    session.receive(
+        {"action": "joined", "room": "general", "users": [], "visibility": "public", "role": "member"}
+    )
+    kicked = {"action": "roomUpdated", "room": "general", "user_id": "bob", "change": "kicked", "by": "alice"}
+    assert session.receive(kicked).events == [RoomUpdated("general", "bob", "kicked", "alice")]
+    promoted = {
+        "action": "roomUpdated",
+        "room": "general",
+        "user_id": "alice",
+        "change": "role",
+        "role": "admin",
+        "by": "carol",
+    }
+    assert session.receive(promoted).events == [RoomUpdated("general", "alice", "role", "carol", "admin")]
+    assert session.rooms["general"].role == "admin"
+    # Kicked from a room this connection is in: the left frame says it (shown once, by the left).
+    mine = {"action": "roomUpdated", "room": "general", "user_id": "alice", "change": "kicked", "by": "carol"}
+    assert session.receive(mine).events == []
+    left = session.receive({"action": "left", "room": "general", "reason": "kicked", "by": "carol"})
+    assert left.events == [Left("general", "kicked", "carol")]
+    # Kicked from a room this connection is not in: only roomUpdated tells.
+    elsewhere = {**mine, "room": "team-z"}
+    assert session.receive(elsewhere).events == [RoomUpdated("team-z", "alice", "kicked", "carol")]
+
+
+def test_list_rooms_follows_next_cursor_and_shows_every_page_at_once(session: ChatSession) -> None:
+    """rooms pages are collected until next_cursor is null; direct rooms teach the session their peer."""
+    assert session.list_rooms() == {"action": "listRooms", "limit": 50}
+    first = session.receive(
+        {
+            "action": "rooms",
+            "rooms": [
+                {"room": "general", "visibility": "public", "role": "member"},
+                {"room": DM, "visibility": "direct", "role": "member", "peer": "carol"},
+            ],
+            "next_cursor": "mine:" + DM,
+        }
+    )
+    assert first.events == []
+    assert first.send == [{"action": "listRooms", "limit": 50, "after": "mine:" + DM}]
+    last = session.receive(
+        {"action": "rooms", "rooms": [{"room": "random", "visibility": "public"}], "next_cursor": None}
+    )
+    assert last.events == [
+        RoomsListed(
+            (
+                RoomInfo("general", "public", "member"),
+                RoomInfo(DM, "direct", "member", "carol"),
+                RoomInfo("random", "public"),
+            ),
+            frozenset({"general", "random"}),
+            "general",
+        )
+    ]
+    assert last.send == []
+    assert session.label(DM) == "@carol" and session.rooms["general"].role == "member"
+
+
+def test_list_rooms_stops_on_a_repeated_cursor(session: ChatSession) -> None:
+    """A server answering the same next_cursor twice cannot make the client loop."""
+    session.list_rooms()
+    page = {
+        "action": "rooms",
+        "rooms": [{"room": "general", "visibility": "public"}],
+        "next_cursor": "public:g",
+    }
+    assert session.receive(page).send
+    reply = session.receive(page)
+    assert reply.send == [] and reply.events == [
+        RoomsListed((RoomInfo("general", "public"),), frozenset({"general", "random"}), "general")
+    ]
+
+
+@pytest.mark.parametrize("code", ["not_found", "room_exists", "forbidden"])
+def test_room_errors_become_events_and_a_refused_join_switches_nothing(
+    session: ChatSession, code: str
+) -> None:
+    """The error is shown; the request it refused no longer waits for an answer."""
+    session.create("team-x")
+    assert session.receive(error(code)).events == [ServerError(code, f"{code} message")]
+    # A later joined of that room (e.g. joined by someone's invitation) does not steal the focus.
+    session.receive({"action": "joined", "room": "team-x", "users": [], "visibility": "private"})
+    assert session.active_room == "general"
+    # And it is not sent again after a reconnect.
+    session.receive(error("token_expired"))
+    assert all(f["action"] == "getHistory" for f in session.on_connected())
+
+
+def test_token_expired_reconnects_with_a_fresh_token_and_sends_again_what_was_unanswered() -> None:
+    """token_expired asks the transport for a fresh token; pending sends and unanswered requests are
+    sent again after the recovery requests; answered or old requests are not."""
+    now = [1_800_000_000.0]
+    ids = (f"c{i}" for i in itertools.count(1))
+    session = ChatSession("alice", ["general"], clock=lambda: now[0], new_id=lambda: next(ids))
+    session.on_connected("conn-1")
+    session.receive(history("general", [message("general", 10, 1)], "before"))
+    session.presence("general")  # long ago, unanswered: not replayed
+    now[0] += 60
+    session.moderate("invite", "general", "bob")
+    session.receive(
+        {"action": "roomUpdated", "room": "general", "user_id": "bob", "change": "invited", "by": "alice"}
+    )
+    kick = session.moderate("kick", "general", "dave")
+    session.send("general", "hello")
+    join = session.join("team-x")
+    expired = session.receive(error("token_expired", client_msg_id="c1"))
+    assert expired.reconnect == "fresh_token"
+    assert expired.events == [ServerError("token_expired", "token_expired message", None, "c1")]
+    assert expired.send == [] and "c1" in session.pending  # kept, sent again on the new connection
+
+    frames = session.on_connected("conn-2")
+    assert frames == [
+        {"action": "getHistory", "room": "general", "limit": 100, "after": cursor_before(cursor(10, 1))},
+        kick,
+        join,
+        {
+            "action": "sendMessage",
+            "room": "general",
+            "message": "hello",
+            "client_msg_id": "c1",
+            "user_id": "alice",
+        },
+    ]
+    # The replayed requests are answered as usual, and are not replayed a second time.
+    session.receive({"action": "joined", "room": "team-x", "users": ["alice"], "visibility": "private"})
+    assert session.active_room == "team-x"
+    assert [f["action"] for f in session.on_connected("conn-3")] == [
+        "getHistory",
+        "getHistory",
+        "sendMessage",
+    ]
+
+
+def test_unknown_connection_also_reconnects_but_keeps_the_token(session: ChatSession) -> None:
+    """The server forgot the connection: reconnect (same credentials), replaying the refused request."""
+    frame = session.list_rooms()
+    reply = session.receive(error("unknown_connection"))
+    assert reply.reconnect == "reconnect"
+    assert frame in session.on_connected()
+    assert session.receive(error("rate_limited", retry_after_ms=5)).reconnect is None
+
+
+def test_rooms_the_welcome_leaves_out_are_forgotten(session: ChatSession) -> None:
+    """Kicked or banned while away: the reconnect's welcome omits the room; the session drops it,
+    and the error answering its recovery request is not shown."""
+    session.on_connected()
+    session.receive(history("general", [], "before"))
+    session.receive(history("random", [], "before"))
+    assert session.connect_rooms() == ["general", "random"]
+    session.on_connected("conn-2")
+    welcome = {"action": "welcome", "connection_id": "conn-2", "user_id": "alice", "rooms": ["general"]}
+    reply = session.receive({**welcome, "message": ""})
+    assert reply.events == [Connected("conn-2", "alice", ("general",)), Left("random", "removed")]
+    assert list(session.rooms) == ["general"]
+    # The two recovery requests are answered: general's history, then random's refusal.
+    session.receive(history("general", [], "after"))
+    assert session.receive(error("forbidden")).events == []
+    assert session.receive(error("forbidden")).events == [ServerError("forbidden", "forbidden message")]
+
+
+def test_a_room_joined_while_connecting_is_not_taken_for_refused(session: ChatSession) -> None:
+    """Only rooms named in the connect URL can be refused by the welcome."""
+    session.connect_rooms()
+    session.join("dev")
+    session.receive({"action": "joined", "room": "dev", "users": ["alice"]})
+    welcome = {"action": "welcome", "connection_id": "c", "user_id": "alice", "rooms": ["general", "random"]}
+    assert session.receive({**welcome, "message": ""}).events == [
+        Connected("c", "alice", ("general", "random"))
+    ]
+    assert "dev" in session.rooms
+
+
+def test_room_exists_is_matched_to_the_create_not_to_an_older_request(session: ChatSession) -> None:
+    """room_exists can only answer a createRoom: that one stops waiting, older requests still do."""
+    session.on_connected()  # two first-page requests outstanding
+    session.create("team-x")
+    assert session.receive(error("room_exists")).events == [ServerError("room_exists", "room_exists message")]
+    session.receive({"action": "joined", "room": "team-x", "users": [], "visibility": "public"})
+    assert session.active_room == "general"
+
+
+def test_a_request_answered_after_token_expired_is_not_sent_again(session: ChatSession) -> None:
+    """Answers still arriving on the closing connection cancel the replay of their request."""
+    invite = session.moderate("invite", "general", "bob")
+    join = session.join("dev")
+    session.receive(error("token_expired"))
+    session.receive(
+        {"action": "roomUpdated", "room": "general", "user_id": "bob", "change": "invited", "by": "alice"}
+    )
+    assert [f for f in session.on_connected() if f["action"] != "getHistory"] == [join]
+    assert invite not in session.on_connected()
+
+
+def test_a_later_invitation_to_the_same_room_is_news() -> None:
+    """Only frames arriving together are taken for one announcement; a re-invitation is shown again."""
+    now = [1_800_000_000.0]
+    session = ChatSession("alice", ["general"], clock=lambda: now[0])
+    invited = {"action": "invited", "room": "team-x", "by": "carol", "visibility": "private"}
+    assert session.receive(invited).events == [Invited("team-x", "carol", "private")]
+    now[0] += 60
+    assert session.receive(invited).events == [Invited("team-x", "carol", "private")]
+    kicked = {
+        "action": "roomUpdated",
+        "room": "team-x",
+        "user_id": "alice",
+        "change": "kicked",
+        "by": "carol",
+    }
+    assert session.receive(kicked).events == [RoomUpdated("team-x", "alice", "kicked", "carol")]

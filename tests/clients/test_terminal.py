@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import re
 import signal
 import time
 import uuid
@@ -11,17 +14,21 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from tests.clients.conftest import WAIT_S, PtyClient
+from serverless_app.clients.endpoint import Credentials
+from serverless_app.clients.render import Renderer
+from serverless_app.clients.session import ChatSession
+from serverless_app.clients.terminal import HELP, TerminalClient
+from tests.clients.conftest import TOKEN_SECRET, WAIT_S, PtyClient
 
 pytestmark = pytest.mark.slow
 
 
-def start_chat(terminal: Any, stack: Any, user: str, *rooms: str) -> PtyClient:
-    args = [stack.ws_url, "--user", user]
+def start_chat(terminal: Any, stack: Any, user: str, *rooms: str, options: tuple[str, ...] = ()) -> PtyClient:
+    args = [stack.ws_url, "--user", user, *options]
     for room in rooms:
         args += ["--room", room]
     client: PtyClient = terminal(*args)
-    client.wait_for(rf"connected as {user} \(connection ")
+    client.wait_for(rf"connected as {re.escape(user)} \(connection ")
     return client
 
 
@@ -65,7 +72,8 @@ def test_join_leave_switch_room_and_history(terminal: Any, local_stack: Any, roo
     alice.type(f"/leave {other}")
     alice.wait_for(rf"left #{other}$")
     alice.type("/rooms")
-    alice.wait_for(rf"your rooms: #{room} \(active\)$")
+    alice.wait_for(rf"^  #{room}\s+public\s+- \(joined, active\)$")
+    assert not re.search(rf"^  #{other}\s+public\s+-\s+\(joined", alice.text, re.MULTILINE)
     alice.type("/history 5")
     alice.wait_for(rf"── #{room}: 1 message\(s\) ──\n.*#{room} alice: back home\n──")
     alice.type("/frobnicate")
@@ -178,3 +186,189 @@ def test_a_forced_disconnect_recovers_every_missed_message_exactly_once(
         assert out.count(f"#{room} bob: {text}\n") == 1, f"{text!r} not shown exactly once:\n{out}"
     assert out.count(f"#{room} alice: typed while offline\n") == 1
     assert bob.saw("typed while offline") == 1
+
+
+def test_private_rooms_invitations_direct_conversations_and_the_room_list(
+    terminal: Any, local_stack: Any, room: str
+) -> None:
+    """alice creates a private room and invites bob, who joins from the invitation; they chat;
+    carol cannot get in; roles change; alice opens a direct conversation with carol (@carol);
+    /rooms lists visibility and role; a kicked bob loses the room."""
+    suffix = room.removeprefix("t-")[:6]
+    team = f"{room}-x"
+    a, b, c = (f"{name}-{suffix}" for name in ("alice", "bob", "carol"))
+    alice = start_chat(terminal, local_stack, a, room)
+    bob = start_chat(terminal, local_stack, b, room)
+    carol = start_chat(terminal, local_stack, c, room)
+
+    alice.type(f"/create {team} private")
+    alice.wait_for(rf"joined #{team} \(private, owner\) — online: {a}$")
+    alice.type(f"/create {team}")
+    alice.wait_for(r"✗ that name is taken: ")
+    alice.type(f"/invite {b}")  # the active room: the one just created
+    alice.wait_for(rf"#{team}: you invited {b}$")
+    bob.wait_for(rf"{a} invited you to {team} — /join {team}$")
+    bob.type(f"/join {team}")
+    bob.wait_for(rf"joined #{team} \(private, member\) — online: ")
+    alice.wait_for(rf"#{team} → {b} joined")
+    bob.type("hi team")
+    alice.wait_for(rf"#{team} {b}: hi team$")
+    alice.type("hello bob")
+    bob.wait_for(rf"#{team} {a}: hello bob$")
+
+    carol.type(f"/join {team}")  # private, not invited: the room does not exist for her
+    carol.wait_for(r"✗ not found: ")
+    carol.type(f"/invite {b} {team}")
+    carol.wait_for(r"✗ not found: ", count=2)
+    bob.type(f"/kick {a} {team}")  # a member cannot moderate (and nobody acts on the owner)
+    bob.wait_for(r"✗ (not allowed|invalid_field): ")
+
+    town = f"{room}-pub"  # roles in a public room (anyone not banned may be made admin)
+    alice.type(f"/create {town} public")
+    alice.wait_for(rf"joined #{town} \(owner\) — online: {a}$")
+    alice.type(f"/admin {b}")
+    alice.wait_for(rf"#{town}: you made {b} admin$")
+    bob.wait_for(rf"#{town}: {a} made you admin$")
+    alice.type(f"/member {b} #{town}")
+    alice.wait_for(rf"#{town}: you made {b} member$")
+
+    alice.type(f"/dm {c}")
+    alice.wait_for(rf"joined @{c} \(direct conversation\) — online: ")
+    carol.wait_for(rf"{a} opened a direct conversation — /dm {a}$")
+    alice.type("psst")  # the direct room is now the active one
+    alice.wait_for(rf"@{c} {a}: psst$")
+    carol.type(f"/dm {a}")
+    carol.wait_for(rf"joined @{a} \(direct conversation\) — online: ")
+    carol.wait_for(rf"@{a} {a}: psst$")
+    carol.type("hi alice")
+    alice.wait_for(rf"@{c} {c}: hi alice$")
+    assert "opened a direct conversation" not in alice.text  # carol's /dm tells alice nothing new
+
+    alice.type("/rooms")
+    alice.wait_for(rf"^  #{team}\s+private\s+owner \(joined\)$")
+    alice.wait_for(rf"^  @{c}\s+direct\s+member \(joined, active\)$")
+    alice.wait_for(rf"^  #{room}\s+public\s+- \(joined\)$")
+    alice.wait_for(rf"^  #{town}\s+public\s+owner \(joined\)$")
+    assert "dm-" not in alice.text  # direct rooms are shown by the other user's name only
+
+    alice.type(f"/kick {b} {team}")
+    bob.wait_for(rf"kicked from #{team} by {a}$")
+    alice.wait_for(rf"#{team}: you kicked {b}$")
+    bob.type("/rooms")
+    bob.wait_for(rf"^  #{room}\s+public\s+- \(joined, active\)$")
+    assert not re.search(rf"^  #{team}\s", bob.text, re.MULTILINE)
+    bob.type(f"/join {team}")  # kicked from a private room: the invitation is gone too
+    bob.wait_for(r"✗ not found: ")
+
+    for client in (alice, bob, carol):
+        client.type("/quit")
+        assert client.wait_exit() == 0
+
+
+def test_an_expired_token_is_replaced_and_nothing_is_lost(terminal: Any, token_stack: Any, room: str) -> None:
+    """The server answers token_expired and closes; the client mints a fresh token, reconnects,
+    sends the refused message again (stored once) and recovers what it missed."""
+    user = f"alice-{room.removeprefix('t-')[:6]}"
+    options = ("--secret", TOKEN_SECRET, "--ttl", "6s")
+    alice = start_chat(terminal, token_stack, user, room, options=options)
+    alice.type("before expiry")
+    alice.wait_for(rf"#{room} {user}: before expiry$")
+    time.sleep(7)  # the token is now expired; the next frame is refused with token_expired
+    alice.type("after expiry")
+    alice.wait_for(r"the token expired: reconnecting with a fresh one")
+    alice.wait_for(rf"connected as {user} \(connection ", count=2)
+    alice.wait_for(rf"#{room} {user}: after expiry$")
+    alice.type("/quit")
+    assert alice.wait_exit() == 0
+    out = alice.text
+    assert out.count(f"#{room} {user}: after expiry\n") == 1, out
+    assert "disconnected (" not in out, out
+
+
+class FakeSocket:
+    """Stands in for the connection: records the frames the client sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, data: str) -> None:
+        self.sent.append(json.loads(data))
+
+
+def run_commands(*lines: str, direct: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The frames and the output of typing ``lines`` into a client in #general (no server)."""
+    session = ChatSession("alice", ["general"])
+    for room, peer in (direct or {}).items():
+        session.receive({"action": "joined", "room": room, "users": [], "visibility": "direct", "peer": peer})
+    out = io.StringIO()
+    client = TerminalClient(
+        Credentials(url="ws://127.0.0.1:1/prod", user_id="alice"), session, Renderer("alice", file=out)
+    )
+    socket = FakeSocket()
+    client._ws = socket  # type: ignore[assignment]
+
+    async def type_all() -> None:
+        for line in lines:
+            await client.command(line)
+
+    asyncio.run(type_all())
+    return [f for f in socket.sent if f["action"] != "getHistory"], out.getvalue()
+
+
+def test_room_commands_send_the_protocol_frames() -> None:
+    """Each new command maps to its action; ROOM defaults to the active room; @user names a direct room."""
+    dm = "dm-" + "cd" * 16
+    frames, out = run_commands(
+        "/create team-x",
+        "/create town public",
+        "/invite bob",
+        "/kick bob team-x",
+        "/ban @bob #team-x",
+        "/unban bob",
+        "/admin bob team-x",
+        "/member bob",
+        "/dm carol",
+        "/rooms",
+        "/who @dave",
+        direct={dm: "dave"},
+    )
+    assert frames == [
+        {"action": "createRoom", "room": "team-x", "visibility": "private"},
+        {"action": "createRoom", "room": "town", "visibility": "public"},
+        {"action": "invite", "room": "general", "user_id": "bob"},
+        {"action": "kick", "room": "team-x", "user_id": "bob"},
+        {"action": "ban", "room": "team-x", "user_id": "bob"},
+        {"action": "unban", "room": "general", "user_id": "bob"},
+        {"action": "setRole", "room": "team-x", "user_id": "bob", "role": "admin"},
+        {"action": "setRole", "room": "general", "user_id": "bob", "role": "member"},
+        {"action": "openDirect", "user_id": "carol"},
+        {"action": "listRooms", "limit": 50},
+        {"action": "getPresence", "room": dm},
+    ]
+    assert "✗" not in out
+
+
+@pytest.mark.parametrize(
+    ("line", "complaint"),
+    [
+        ("/create", "usage: /create NAME [private|public]"),
+        ("/create team-x secret", "usage: /create NAME [private|public]"),
+        ("/create dm-x", "reserved for direct conversations"),
+        ("/invite", "usage: /invite USER [ROOM]"),
+        ("/kick b!b", "is not a valid user id"),
+        ("/ban bob @nobody", "no direct conversation with nobody yet: /dm nobody"),
+        ("/kick dave @dave", "is a direct conversation: nobody moderates it"),
+        ("/dm", "usage: /dm USER"),
+        ("/dm alice", "a direct conversation needs another user"),
+    ],
+)
+def test_bad_room_commands_are_refused_before_sending(line: str, complaint: str) -> None:
+    """Mistakes are explained locally and nothing is sent."""
+    frames, out = run_commands(line, direct={"dm-" + "cd" * 16: "dave"})
+    assert frames == [] and complaint in out, out
+
+
+def test_help_lists_every_command() -> None:
+    """/help names each command."""
+    for command in ("/create", "/invite", "/kick", "/ban", "/unban", "/admin", "/member", "/dm", "/rooms"):
+        assert f"  {command} " in HELP
