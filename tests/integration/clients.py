@@ -31,9 +31,15 @@ class ChatClient:
             self.ws.send(data)
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = WAIT_S
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = WAIT_S,
+        *,
+        start: int = 0,
     ) -> dict[str, Any]:
-        for frame in self.frames:
+        """The first frame from position ``start`` on that satisfies ``predicate``, waiting for it."""
+        for frame in self.frames[start:]:
             if predicate(frame):
                 return frame
         deadline = time.monotonic() + timeout
@@ -53,6 +59,14 @@ class ChatClient:
             lambda f: f.get("action") == action and all(f.get(k) == v for k, v in fields.items()),
             f"{action} {fields}",
         )
+
+    def poll(self, wait_s: float) -> None:
+        """Collect what arrives within ``wait_s`` (at most one frame)."""
+        self.ws.settimeout(wait_s)
+        try:
+            self.frames.append(json.loads(self.ws.recv()))
+        except websocket.WebSocketTimeoutException:
+            return
 
     def drain(self, quiet_s: float = 0.5) -> list[dict[str, Any]]:
         """Everything that arrives until nothing has for ``quiet_s``."""

@@ -268,9 +268,12 @@ class RoomStore(TableAccess):
 
         :class:`Cancelled` positions: 0 the actor, 1 the target's role, 2 the ban.
         """
-        names = {"#sk": "sk"}
+        names: dict[str, str] = {}
         values = {f":t{i}": role for i, role in enumerate(r for r in target_roles if r is not None)}
-        clauses = ["attribute_not_exists(#sk)"] if None in target_roles else []
+        clauses = []
+        if None in target_roles:
+            names["#sk"] = "sk"
+            clauses.append("attribute_not_exists(#sk)")
         if values:
             names["#role"] = "role"
             clauses.append(f"#role IN ({', '.join(values)})")
