@@ -1,4 +1,6 @@
-"""Frames in and out: parse and validate client frames, build and serialize server frames. No I/O.
+"""Frames in and out: parse and validate client frames, build and serialize server frames.
+
+No I/O, except a warning logged when a frame has to be repaired to be sent.
 
 The machine-readable contract is ``protocol.schema.json`` beside this module (documented in
 ``docs/protocol.md``); every client frame is validated against it before anything else happens.
@@ -7,16 +9,19 @@ The machine-readable contract is ``protocol.schema.json`` beside this module (do
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import fastjsonschema
+import structlog
 
 from serverless_app.chat.errors import InvalidCursor, InvalidField, InvalidFrame, InvalidJson, UnknownAction
 
 __all__ = [
     "CLIENT_ACTIONS",
+    "MAX_FRAME_BYTES",
     "SCHEMA",
     "SERVER_ACTIONS",
     "ClientFrame",
@@ -25,6 +30,7 @@ __all__ = [
     "ServerFrame",
     "Visibility",
     "dumps",
+    "fit_messages",
     "parse_client_frame",
     "validate_server_frame",
 ]
@@ -32,6 +38,23 @@ __all__ = [
 SCHEMA: dict[str, Any] = json.loads((Path(__file__).with_name("protocol.schema.json")).read_text("utf-8"))
 CLIENT_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["client"])
 SERVER_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["server"])
+
+MAX_FRAME_BYTES = 120 * 1024
+"""The most a server frame may weigh, encoded: ``@connections`` refuses a post over 128 KiB (413),
+so a page of history is cut to fit with 8 KiB to spare."""
+
+log = structlog.get_logger(__name__)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone UTF-16 surrogate: JSON text can spell one (``"\\ud800"``), but it is no character and
+cannot be encoded as UTF-8, so a stored one would break every frame that carries it."""
+_TEXT = re.compile(SCHEMA["definitions"]["text"]["pattern"])
+_INVISIBLE_SUPPLEMENTARY = re.compile(
+    "[\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
+"""Invisible characters beyond U+FFFF (shorthand format controls, musical formatting, tags, variation
+selectors), which the schema's ``text`` pattern cannot name portably (ECMA-262 without the ``u`` flag
+sees UTF-16 code units). A text made only of these and the pattern's invisible characters is blank."""
 
 ClientAction = Literal[
     "sendMessage",
@@ -96,17 +119,53 @@ def _field_of(error: fastjsonschema.JsonSchemaValueException) -> str | None:
     return str(path[0]) if path else None
 
 
+def _definition(action: str, field: str) -> tuple[str | None, dict[str, Any]]:
+    """A client field's shared definition (name and body), following its ``$ref``."""
+    definition = SCHEMA["definitions"]["client"][action]["properties"].get(field, {})
+    ref = definition.get("$ref", "")
+    if not ref:
+        return None, definition
+    name = ref.rsplit("/", 1)[-1]
+    return name, SCHEMA["definitions"].get(name, definition)
+
+
 def _describe(action: str, error: fastjsonschema.JsonSchemaValueException) -> str:
     field = _field_of(error)
     if field is None:
-        # A whole-object rule: a required field is missing or an unknown one is present.
+        # A whole-object rule: a required field is missing or an unknown one is present. The
+        # message quotes unknown names: cut it, so that a frame with a 100 KB name gets an answer.
         text = error.message.removeprefix("data ")
+        if len(text) > 200:
+            text = text[:200] + "…"
         return f"{action}: frame {text}"
-    definition = SCHEMA["definitions"]["client"][action]["properties"].get(field, {})
-    ref = definition.get("$ref", "")
-    described = SCHEMA["definitions"].get(ref.rsplit("/", 1)[-1], definition) if ref else definition
+    _, described = _definition(action, field)
     expected = described.get("description") or error.message.removeprefix(f"data.{field} ")
     return f"{action}: `{field}` is invalid: {expected}"
+
+
+def _check_values(action: str, data: dict[str, Any]) -> None:
+    """What the schema cannot say (or fastjsonschema does not check) about a schema-valid frame.
+
+    * No string may hold a lone surrogate (any field: they are refused before anything is stored).
+    * An ``integer`` field must be written as one: fastjsonschema takes ``50.0`` and ``1e2`` (floats
+      equal to integers) as integers, which then fail in boto3.
+    * A ``text`` field must hold a visible character beyond U+FFFF too (see ``_INVISIBLE_SUPPLEMENTARY``).
+    """
+    for field, value in data.items():
+        name, definition = _definition(action, field)
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InvalidField(
+                    f"{action}: `{field}` is invalid: it holds a lone UTF-16 surrogate (U+D800–U+DFFF), "
+                    "which is not a character"
+                )
+            if name == "text" and not _TEXT.search(_INVISIBLE_SUPPLEMENTARY.sub("", value)):
+                raise InvalidField(f"{action}: `{field}` is invalid: {definition.get('description', '')}")
+        elif isinstance(value, float) and definition.get("type") == "integer":
+            raise InvalidField(
+                f"{action}: `{field}` is invalid: write an integer without a fraction or exponent "
+                f"(not {value!r}); {definition.get('description', '')}"
+            )
 
 
 def parse_client_frame(body: str | None) -> ClientFrame:
@@ -131,6 +190,7 @@ def parse_client_frame(body: str | None) -> ClientFrame:
         if _field_of(error) in ("before", "after"):
             raise InvalidCursor(_describe(action, error)) from None
         raise InvalidField(_describe(action, error)) from None
+    _check_values(action, data)
     if "before" in data and "after" in data:
         raise InvalidField(f"{action}: give `before` or `after`, not both")
     return cast(ClientFrame, data)
@@ -142,5 +202,53 @@ def validate_server_frame(frame: ServerFrame) -> None:
 
 
 def dumps(frame: ServerFrame) -> bytes:
-    """Serialize a frame compactly as UTF-8 JSON."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Serialize a frame compactly as UTF-8 JSON; never raises for a lone surrogate.
+
+    A string holding a lone surrogate (e.g. a message stored before they were refused) cannot be
+    UTF-8: each one is replaced by U+FFFD (a split pair is joined again), and a warning is logged.
+    """
+    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        repaired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        log.warning(
+            "lone surrogate replaced with U+FFFD",
+            action=frame.get("action"),
+            room=frame.get("room"),
+            surrogates=len(_SURROGATE.findall(text)),
+        )
+        return repaired.encode("utf-8")
+
+
+def fit_messages(frame: ServerFrame, *, max_bytes: int = MAX_FRAME_BYTES) -> ServerFrame:
+    """A ``history`` or ``userHistory`` frame cut to at most ``max_bytes`` once encoded.
+
+    Messages are dropped from the far end of the page: the oldest of a ``before`` page (which
+    keeps the newest), the newest of an ``after`` page, the oldest of a ``userHistory`` page
+    (newest first). ``next_cursor`` then points at the last message kept in the paging direction,
+    so the client's next request starts with the first one dropped: nothing is skipped or repeated.
+    At least one message is kept (a single message is far below any frame limit).
+    """
+    messages: list[ServerFrame] = frame["messages"]
+    if len(messages) <= 1 or len(dumps(frame)) <= max_bytes:
+        return frame
+    backwards = frame["action"] == "history" and frame.get("direction") == "before"
+    nearest_first = messages[::-1] if backwards else messages
+
+    def page(kept: int) -> ServerFrame:
+        chosen = messages[len(messages) - kept :] if backwards else messages[:kept]
+        return {**frame, "messages": chosen, "next_cursor": nearest_first[kept - 1]["cursor"]}
+
+    budget = max_bytes - len(dumps(page(1))) + len(dumps(nearest_first[0]))
+    kept, used = 0, 0
+    for message in nearest_first:
+        size = len(dumps(message)) + (1 if kept else 0)  # a comma between messages
+        if kept and used + size > budget:
+            break
+        kept, used = kept + 1, used + size
+    fitted = page(kept)
+    while kept > 1 and len(dumps(fitted)) > max_bytes:  # only if the estimate was off
+        kept -= 1
+        fitted = page(kept)
+    return fitted

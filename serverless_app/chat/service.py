@@ -46,7 +46,7 @@ from serverless_app.chat.models import (
     Standing,
     StoredMessage,
 )
-from serverless_app.chat.protocol import SCHEMA, ClientFrame, ServerFrame
+from serverless_app.chat.protocol import SCHEMA, ClientFrame, ServerFrame, fit_messages
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import Cancelled, ChatStore, Conflict
 
@@ -112,10 +112,13 @@ def message_frame(message: StoredMessage) -> ServerFrame:
 
 
 def parse_rooms(raw: str | None, *, default: str, maximum: int) -> list[str]:
-    """The ``rooms`` query parameter of the connect URL: comma-separated room names."""
-    if raw is None or not raw.strip():
+    """The ``rooms`` query parameter of the connect URL: comma-separated room names.
+
+    Absent, blank, or only separators and blanks (``?rooms=,,,``): the default room.
+    """
+    rooms = list(dict.fromkeys(part.strip() for part in (raw or "").split(",") if part.strip()))
+    if not rooms:
         return [default]
-    rooms = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
     bad = [room for room in rooms if not _ROOM.fullmatch(room)]
     if bad:
         raise InvalidField(f"rooms: {bad[0][:70]!r} is not a valid room name")
@@ -457,13 +460,15 @@ class ChatService:
         next_cursor = None
         if more and messages:
             next_cursor = messages[-1].cursor if after is not None else messages[0].cursor
-        return {
-            "action": "history",
-            "room": frame["room"],
-            "messages": [message_frame(m) for m in messages],
-            "next_cursor": next_cursor,
-            "direction": "after" if after is not None else "before",
-        }
+        return fit_messages(
+            {
+                "action": "history",
+                "room": frame["room"],
+                "messages": [message_frame(m) for m in messages],
+                "next_cursor": next_cursor,
+                "direction": "after" if after is not None else "before",
+            }
+        )
 
     def _user_history(self, record: ConnectionRecord, frame: ClientFrame) -> ServerFrame:
         """A user's messages; another user's only in rooms the asker may read.
@@ -480,12 +485,14 @@ class ChatService:
         if user_id != record.user_id:
             readable = self._store.standings(record.user_id, [m.room for m in messages])
             messages = [m for m in messages if may_read(*readable[m.room])]
-        return {
-            "action": "userHistory",
-            "user_id": user_id,
-            "messages": [message_frame(m) for m in messages],
-            "next_cursor": next_cursor,
-        }
+        return fit_messages(
+            {
+                "action": "userHistory",
+                "user_id": user_id,
+                "messages": [message_frame(m) for m in messages],
+                "next_cursor": next_cursor,
+            }
+        )
 
     def _typing(self, record: ConnectionRecord, room: str) -> list[Delivery]:
         """Relay a typing event: refused like a read, but over a rate it is dropped quietly."""

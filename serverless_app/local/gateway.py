@@ -264,10 +264,14 @@ class Gateway:
                 return
 
     def select_route(self, body: str) -> str | None:
-        """``$request.body.action``: exact match of a route key, else ``$default`` (or ``None``)."""
+        """``$request.body.action``: exact match of a route key, else ``$default`` (or ``None``).
+
+        A body the selection expression cannot be evaluated on (not JSON, not an object, nested
+        too deeply to parse) goes to ``$default`` too, as on AWS, whose handler answers it.
+        """
         try:
             action = json.loads(body).get("action")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             action = None
         if isinstance(action, str) and action in self.routes and action not in ("$connect", "$disconnect"):
             return action

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serverless_app.chat.errors import ERROR_CODES, FrameError
-from serverless_app.chat.protocol import CLIENT_ACTIONS, SCHEMA, parse_client_frame, validate_server_frame
+from serverless_app.chat.protocol import (
+    CLIENT_ACTIONS,
+    MAX_FRAME_BYTES,
+    SCHEMA,
+    dumps,
+    fit_messages,
+    parse_client_frame,
+    validate_server_frame,
+)
 
 CURSOR = "2026-11-26T17:41:32.123456Z#" + "a" * 32
 
@@ -27,10 +35,27 @@ VALID = [
     {"action": "getUserHistory"},
     {"action": "getUserHistory", "user_id": "user@example.com", "limit": 5},
     {"action": "typing", "room": "general"},
+    *[
+        {"action": "sendMessage", "room": "general", "message": text}
+        for text in [
+            "🙂",
+            "👨\u200d👩\u200d👧 family (zero-width joiners inside an emoji)",
+            "❤\ufe0f",
+            "🇫🇷",
+            "a\u200bb",
+            "\u200bvisible after a zero-width space",
+            "non\u00a0breaking",
+            "שלום עולם",
+            "مرحبا\u200cبالعالم",
+            "mixed \u200fmark\u200e",
+            "x" * 4000,
+            "😀" * 4000,
+        ]
+    ],
 ]
 
 
-@pytest.mark.parametrize("frame", VALID, ids=lambda f: f["action"])
+@pytest.mark.parametrize("frame", VALID, ids=lambda f: f["action"] + ":" + f.get("message", "")[:20])
 def test_valid_frames_are_accepted_unchanged(frame: dict[str, Any]) -> None:
     """Every documented action with valid fields parses to the same object."""
     assert parse_client_frame(json.dumps(frame)) == frame
@@ -103,6 +128,80 @@ BAD: list[tuple[str, str | None, str]] = [
         "invalid_field",
     ),
     ("deeply nested json", "[" * 100_000 + "]" * 100_000, "invalid_json"),
+    ("json nested 1,000 deep", "[" * 1000 + "]" * 1000, "invalid_json"),
+    (
+        "huge unknown field name",
+        json.dumps({"action": "joinRoom", "room": "g", "x" * 130_000: 1}),
+        "invalid_field",
+    ),
+    ("object nested 1,000 deep", '{"a":' * 1000 + "1" + "}" * 1000, "invalid_json"),
+    (
+        "field nested 1,000 deep",
+        '{"action": "sendMessage", "room": "g", "message": ' + "[" * 1000 + "]" * 1000 + "}",
+        "invalid_json",
+    ),
+    ("float history limit 50.0", '{"action": "getHistory", "room": "g", "limit": 50.0}', "invalid_field"),
+    ("exponent history limit 1e2", '{"action": "getHistory", "room": "g", "limit": 1e2}', "invalid_field"),
+    ("exponent history limit 5E1", '{"action": "getHistory", "room": "g", "limit": 5E1}', "invalid_field"),
+    ("float user history limit", '{"action": "getUserHistory", "limit": 20.0}', "invalid_field"),
+    ("boolean history limit", '{"action": "getHistory", "room": "g", "limit": true}', "invalid_field"),
+    (
+        "lone high surrogate",
+        '{"action": "sendMessage", "room": "g", "message": "a\\ud800b"}',
+        "invalid_field",
+    ),
+    ("lone low surrogate", '{"action": "sendMessage", "room": "g", "message": "\\udc00"}', "invalid_field"),
+    (
+        "reversed surrogate pair",
+        '{"action": "sendMessage", "room": "g", "message": "\\ude00\\ud83d"}',
+        "invalid_field",
+    ),
+    ("surrogate in room", '{"action": "joinRoom", "room": "g\\ud800"}', "invalid_field"),
+    (
+        "surrogate in client msg id",
+        '{"action": "sendMessage", "room": "g", "message": "m", "client_msg_id": "\\ud800"}',
+        "invalid_field",
+    ),
+    *[
+        (
+            f"only invisible: {name}",
+            json.dumps({"action": "sendMessage", "room": "g", "message": text}),
+            "invalid_field",
+        )
+        for name, text in [
+            ("zero-width space", "\u200b"),
+            ("zero-width spaces and blanks", " \u200b \u200b\n"),
+            ("byte order mark", "\ufeff"),
+            ("hangul filler", "\u3164\u3164"),
+            ("halfwidth hangul filler", "\uffa0"),
+            ("hangul choseong filler", "\u115f\u1160"),
+            ("word joiner", "\u2060"),
+            ("mongolian vowel separator", "\u180e"),
+            ("zero-width joiners", "\u200c\u200d"),
+            ("soft hyphen", "\u00ad"),
+            ("braille blank", "\u2800"),
+            ("combining grapheme joiner", "\u034f"),
+            ("variation selector", "\ufe0f"),
+            ("invisible times", "\u2062"),
+            ("ideographic space", "\u3000"),
+            ("no-break space", "\u00a0\u202f"),
+            ("tag characters", "\U000e0041\U000e0042"),
+            ("supplementary variation selector", "\U000e0100"),
+        ]
+    ],
+    *[
+        (name, json.dumps({"action": "sendMessage", "room": "g", "message": text}), "invalid_field")
+        for name, text in [
+            ("C1 control", "a\u0085b"),
+            ("C1 CSI", "\u009b31mred"),
+            ("delete", "a\u007fb"),
+            ("right-to-left override", "invoice_\u202egnp.exe"),
+            ("left-to-right embedding", "a\u202ab"),
+            ("pop directional formatting", "a\u202cb"),
+            ("right-to-left isolate", "a\u2067b\u2069"),
+            ("first strong isolate", "\u2068x"),
+        ]
+    ],
 ]
 
 
@@ -167,3 +266,118 @@ def test_server_frame_validation_rejects_a_wrong_frame() -> None:
     """The schema's server side is strict too: a message frame without a timestamp is invalid."""
     with pytest.raises(Exception, match="timestamp"):
         validate_server_frame({"action": "message", "room": "g", "user_id": "u", "message": "m"})
+
+
+def test_dumps_replaces_a_lone_surrogate_instead_of_raising() -> None:
+    """A stored item with a lone surrogate (written before validation refused them) still serializes."""
+    frame = {"action": "message", "room": "g", "user_id": "u", "message": "a\ud800b\udc00"}
+    data = dumps(frame)
+    assert json.loads(data)["message"] == "a\ufffdb\ufffd"
+    assert (
+        dumps({"action": "message", "message": "ok 🙂"}).decode("utf-8")
+        == '{"action":"message","message":"ok 🙂"}'
+    )
+
+
+def test_dumps_rejoins_a_split_surrogate_pair() -> None:
+    """Two halves of a pair held as separate code points are one character on the wire."""
+    assert json.loads(dumps({"m": "\ud83d\ude00\ud800"}))["m"] == "😀\ufffd"
+
+
+def _messages(count: int, text: str, *, start: int = 0) -> list[dict[str, Any]]:
+    frames = []
+    for i in range(start, start + count):
+        ts = f"2026-11-26T17:41:{i // 1_000_000:02d}.{i % 1_000_000:06d}Z"
+        message_id = f"{i:032x}"
+        frames.append(
+            {
+                "action": "message",
+                "room": "g",
+                "user_id": "u",
+                "message": text,
+                "timestamp": ts,
+                "message_id": message_id,
+                "cursor": f"{ts}#{message_id}",
+            }
+        )
+    return frames
+
+
+def _history(
+    messages: list[dict[str, Any]], direction: str, next_cursor: str | None = None
+) -> dict[str, Any]:
+    return {
+        "action": "history",
+        "room": "g",
+        "messages": messages,
+        "next_cursor": next_cursor,
+        "direction": direction,
+    }
+
+
+def test_fit_messages_leaves_a_small_page_unchanged() -> None:
+    """A page under the limit is returned as it was, next_cursor included."""
+    page = _history(_messages(50, "hello"), "before", next_cursor=None)
+    assert fit_messages(page) == page
+    page = _history(_messages(3, "hello"), "after", next_cursor=_messages(1, "x", start=2)[0]["cursor"])
+    assert fit_messages(page) == page
+
+
+def test_fit_messages_drops_the_oldest_of_a_backwards_page() -> None:
+    """direction "before" pages backwards: the newest messages stay, next_cursor is the oldest kept."""
+    messages = _messages(9, "😀" * 4000)
+    fitted = fit_messages(_history(messages, "before"))
+    assert len(dumps(fitted)) <= MAX_FRAME_BYTES < 128 * 1024
+    kept = fitted["messages"]
+    assert 1 <= len(kept) < 9 and kept == messages[-len(kept) :]
+    assert fitted["next_cursor"] == kept[0]["cursor"]
+    validate_server_frame(fitted)
+
+
+def test_fit_messages_drops_the_newest_of_a_forwards_page() -> None:
+    """direction "after" pages forwards: the oldest messages stay, next_cursor is the newest kept."""
+    messages = _messages(40, "x" * 4000)
+    fitted = fit_messages(_history(messages, "after"))
+    assert len(dumps(fitted)) <= MAX_FRAME_BYTES
+    kept = fitted["messages"]
+    assert 1 <= len(kept) < 40 and kept == messages[: len(kept)]
+    assert fitted["next_cursor"] == kept[-1]["cursor"]
+    validate_server_frame(fitted)
+
+
+def test_fit_messages_drops_the_oldest_of_a_user_history_page() -> None:
+    """userHistory is newest first: the oldest (last) messages go, next_cursor is the oldest kept."""
+    messages = list(reversed(_messages(20, "é" * 4000)))
+    page = {"action": "userHistory", "user_id": "u", "messages": messages, "next_cursor": None}
+    fitted = fit_messages(page)
+    assert len(dumps(fitted)) <= MAX_FRAME_BYTES
+    kept = fitted["messages"]
+    assert 1 <= len(kept) < 20 and kept == messages[: len(kept)]
+    assert fitted["next_cursor"] == kept[-1]["cursor"]
+    validate_server_frame(fitted)
+
+
+def test_fit_messages_fills_the_frame_as_far_as_it_can() -> None:
+    """No more is dropped than needed: one more message would not fit."""
+    messages = _messages(100, 'ab"\\\n' * 700)  # escaped characters count as they are sent
+    for direction in ("before", "after"):
+        fitted = fit_messages(_history(messages, direction), max_bytes=50_000)
+        kept = len(fitted["messages"])
+        assert len(dumps(fitted)) <= 50_000
+        assert kept < 100
+        size = len(dumps(messages[0])) + 1  # and a comma
+        bigger = fit_messages(_history(messages, direction), max_bytes=50_000 + size)
+        assert len(bigger["messages"]) == kept + 1
+
+
+def test_fit_messages_keeps_one_message_even_if_the_limit_is_tiny() -> None:
+    """The page always makes progress: at least one message, with a cursor to go on from."""
+    messages = _messages(3, "x" * 4000)
+    fitted = fit_messages(_history(messages, "before"), max_bytes=100)
+    assert fitted["messages"] == messages[-1:] and fitted["next_cursor"] == messages[-1]["cursor"]
+
+
+def test_the_largest_possible_message_fits_a_frame_many_times_over() -> None:
+    """4,000 characters of the widest UTF-8 (4 bytes each) stay far below the limit: a page always holds several."""
+    worst = _messages(1, "😀" * 4000)[0]
+    assert len(dumps(worst)) * 7 < MAX_FRAME_BYTES

@@ -147,3 +147,46 @@ def test_connection_record_round_trips_and_expires(store: ChatStore) -> None:
     assert store.get_connection("c1", now=now + 61) is None
     assert store.delete_connection("c1") == record
     assert store.delete_connection("c1") is None
+
+
+def test_an_item_that_cannot_be_read_is_skipped_and_the_page_still_fills(store: ChatStore, ddb: Any) -> None:
+    """Items written past the store (missing fields, wrong types) cost a page nothing but themselves."""
+    for i in range(6):
+        store.put_message(_message(text=f"m{i}", ts=f"2026-11-26T17:41:3{i}.000000Z"))
+    ttl = {"N": str(int(time.time()) + 3600)}
+    broken = [
+        {
+            "timestamp": {"S": "2026-11-26T17:41:31.500000Z#" + "1" * 32},
+            "user_id": {"S": "alice"},
+            "ttl": ttl,
+        },
+        {
+            "timestamp": {"S": "2026-11-26T17:41:32.500000Z#" + "2" * 32},
+            "user_id": {"S": "alice"},
+            "message": {"N": "12"},
+            "sent_at": {"S": "2026-11-26T17:41:32.500000Z"},
+            "message_id": {"S": "2" * 32},
+            "ttl": ttl,
+        },
+        {
+            "timestamp": {"S": "2026-11-26T17:41:33.500000Z#" + "3" * 32},
+            "user_id": {"S": "alice"},
+            "message": {"S": "no ttl number"},
+            "sent_at": {"S": "2026-11-26T17:41:33.500000Z"},
+            "message_id": {"S": "3" * 32},
+            "ttl": {"S": "soon"},
+        },
+    ]
+    for item in broken:
+        ddb.put_item(TableName=MESSAGES_TABLE.name, Item={"room": {"S": "general"}, **item})
+    now = time.time()
+    newest, more = store.room_history("general", limit=4, now=now)
+    assert [m.message for m in newest] == ["m2", "m3", "m4", "m5"] and more
+    older, more = store.room_history("general", limit=4, now=now, before=newest[0].cursor)
+    assert [m.message for m in older] == ["m0", "m1"] and not more
+    forward, _ = store.room_history(
+        "general", limit=3, now=now, after="2026-11-26T17:41:30.000000Z#" + "0" * 32
+    )
+    assert [m.message for m in forward] == ["m0", "m1", "m2"]
+    mine, more = store.user_history("alice", limit=10, now=now)
+    assert [m.message for m in mine] == ["m5", "m4", "m3", "m2", "m1", "m0"] and not more

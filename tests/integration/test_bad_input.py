@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +60,55 @@ BAD_FRAMES: list[tuple[str, str, str]] = [
     (
         "both cursors",
         json.dumps({"action": "getHistory", "room": "ROOM", "before": CURSOR, "after": CURSOR}),
+        "invalid_field",
+    ),
+    (
+        "lone surrogate in the message",
+        '{"action": "sendMessage", "room": "ROOM", "message": "broken \\ud800 text"}',
+        "invalid_field",
+    ),
+    (
+        "lone surrogate in an idempotent send",
+        '{"action": "sendMessage", "room": "ROOM", "message": "\\udc00", "client_msg_id": "s-1"}',
+        "invalid_field",
+    ),
+    ("float limit", '{"action": "getHistory", "room": "ROOM", "limit": 50.0}', "invalid_field"),
+    ("exponent limit", '{"action": "getHistory", "room": "ROOM", "limit": 1e2}', "invalid_field"),
+    ("float user history limit", '{"action": "getUserHistory", "limit": 20.0}', "invalid_field"),
+    ("JSON nested 1,000 deep", "[" * 1000 + "]" * 1000, "invalid_json"),
+    (
+        "a field nested 1,000 deep",
+        '{"action": "sendMessage", "room": "ROOM", "message": ' + "[" * 1000 + "]" * 1000 + "}",
+        "invalid_json",
+    ),
+    ("an object nested 1,000 deep", '{"action": ' * 1000 + '"x"' + "}" * 1000, "invalid_json"),
+    *[
+        (
+            f"only {name}",
+            json.dumps({"action": "sendMessage", "room": "ROOM", "message": text}),
+            "invalid_field",
+        )
+        for name, text in [
+            ("zero-width spaces", "\u200b\u200b"),
+            ("a byte order mark", "\ufeff"),
+            ("Hangul fillers", "\u3164 \u3164"),
+            ("a word joiner and a Mongolian vowel separator", "\u2060\u180e"),
+            ("tag characters", "\U000e0068\U000e0069"),
+        ]
+    ],
+    (
+        "a C1 control",
+        json.dumps({"action": "sendMessage", "room": "ROOM", "message": "\u009b31mred"}),
+        "invalid_field",
+    ),
+    (
+        "a right-to-left override",
+        json.dumps({"action": "sendMessage", "room": "ROOM", "message": "invoice_\u202eFDP.exe"}),
+        "invalid_field",
+    ),
+    (
+        "a bidi isolate",
+        json.dumps({"action": "sendMessage", "room": "ROOM", "message": "\u2067abc\u2069"}),
         "invalid_field",
     ),
 ]
@@ -160,3 +211,149 @@ def test_oversize_and_binary_frames_close_the_connection_like_api_gateway(
     assert int.from_bytes(frame.data[:2], "big") == code
     bystander.send(action="sendMessage", room=room, message="still here")
     bystander.wait_action("message", message="still here")
+
+
+FRAME_LIMIT = 128 * 1024
+"""What ``@connections`` accepts in one post (API Gateway's message quota)."""
+
+
+def _wire_size(frame: dict[str, Any]) -> int:
+    """The frame's size as the server encodes it (compact UTF-8 JSON)."""
+    return len(json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _put_item(endpoint: str, item: dict[str, Any]) -> None:
+    """Write a message item straight into DynamoDB Local, bypassing every check of the chat."""
+    dynamodb_client(endpoint).put_item(TableName=MESSAGES_TABLE.name, Item=item)
+
+
+def _message_item(room: str, user_id: str, text: str, second: int) -> dict[str, Any]:
+    sent_at = f"2026-01-02T03:04:{second:02d}.000000Z"
+    message_id = uuid.uuid4().hex
+    return {
+        "room": {"S": room},
+        "timestamp": {"S": f"{sent_at}#{message_id}"},
+        "sent_at": {"S": sent_at},
+        "message_id": {"S": message_id},
+        "user_id": {"S": user_id},
+        "message": {"S": text},
+        "ttl": {"N": str(int(time.time()) + 3600)},
+    }
+
+
+def _ask(client: ChatClient, answer: str, **frame: Any) -> dict[str, Any]:
+    """Send one request and wait for its answer (forgetting earlier frames, so pages are not confused)."""
+    client.frames.clear()
+    client.send(**frame)
+    return client.wait_for(
+        lambda f: f.get("action") in (answer, "error") or "connectionId" in f, f"{answer} for {frame}"
+    )
+
+
+def test_a_stored_item_that_cannot_be_encoded_or_read_does_not_break_the_room(local_stack: Any) -> None:
+    """A lone surrogate written past validation is sent as U+FFFD, an item missing fields is skipped:
+    history, user history and live messages of the room all still work."""
+    room, author = unique("scarred"), unique("author")
+    endpoint = local_stack.dynamodb_endpoint
+    broken = _message_item(room, author, "before \ud800 after", 1)
+    _put_item(endpoint, broken)
+    partial = _message_item(room, author, "missing fields", 2)
+    del partial["sent_at"], partial["message_id"]
+    _put_item(endpoint, partial)
+    _put_item(endpoint, _message_item(room, author, "a fine message", 3))
+
+    reader = ChatClient(local_stack.ws_url, user_id="reader", rooms=room)
+    try:
+        reader.wait_action("welcome")
+        history = _ask(reader, "history", action="getHistory", room=room)
+        assert history["action"] == "history", history
+        assert [m["message"] for m in history["messages"]] == ["before \ufffd after", "a fine message"]
+        assert history["next_cursor"] is None
+        mine = _ask(reader, "userHistory", action="getUserHistory", user_id=author)
+        assert mine["action"] == "userHistory", mine
+        assert [m["message"] for m in mine["messages"]] == ["a fine message", "before \ufffd after"]
+        older = _ask(
+            reader, "history", action="getHistory", room=room, before=history["messages"][1]["cursor"]
+        )
+        assert [m["message"] for m in older["messages"]] == ["before \ufffd after"]
+        reader.frames.clear()
+        reader.send(action="sendMessage", room=room, message="the room still works")
+        reader.wait_action("message", message="the room still works")
+        assert not [f for f in reader.frames if f.get("action") == "error" or "connectionId" in f]
+    finally:
+        reader.close()
+
+
+def _page_through(
+    client: ChatClient, answer: str, first: dict[str, Any], cursor_field: str
+) -> list[dict[str, Any]]:
+    """Every page of a paged request, following next_cursor; each page checked against the frame limit."""
+    pages = []
+    request = dict(first)
+    while True:
+        page = _ask(client, answer, **request)
+        assert page["action"] == answer, page
+        assert _wire_size(page) <= FRAME_LIMIT
+        assert page["messages"], page
+        pages.append(page)
+        if page["next_cursor"] is None:
+            return pages
+        request = {**first, cursor_field: page["next_cursor"]}
+        assert len(pages) < 60, "paging does not end"
+
+
+def test_history_pages_are_capped_by_size_and_page_on_to_every_message(local_stack: Any) -> None:
+    """9 messages of 4,000 emoji and 40 of 4,000 ASCII characters: every page is answered, fits in
+    what @connections accepts, and paging on with next_cursor returns each message exactly once."""
+    room, author = unique("heavy"), unique("heavy")
+    expected = []
+    for second in range(49):
+        emoji = second % 5 == 0 and second < 45  # 9 of them, spread among 40 ASCII ones
+        text = ("😀" if emoji else "x") * 3999 + str(second % 10)
+        item = _message_item(room, author, text, second)
+        _put_item(local_stack.dynamodb_endpoint, item)
+        expected.append(item["message_id"]["S"])
+
+    client = ChatClient(local_stack.ws_url, user_id=author, rooms=room)
+    try:
+        client.wait_action("welcome")
+        for limit in (50, 100):
+            pages = _page_through(
+                client, "history", {"action": "getHistory", "room": room, "limit": limit}, "before"
+            )
+            assert len(pages) > 1 and all(p["direction"] == "before" for p in pages)
+            received = [m["message_id"] for page in reversed(pages) for m in page["messages"]]
+            assert received == expected
+
+            oldest = "2000-01-01T00:00:00.000000Z#" + "0" * 32
+            pages = _page_through(
+                client,
+                "history",
+                {"action": "getHistory", "room": room, "limit": limit, "after": oldest},
+                "after",
+            )
+            assert len(pages) > 1 and all(p["direction"] == "after" for p in pages)
+            received = [m["message_id"] for page in pages for m in page["messages"]]
+            assert received == expected
+
+            pages = _page_through(
+                client,
+                "userHistory",
+                {"action": "getUserHistory", "user_id": author, "limit": limit},
+                "before",
+            )
+            assert len(pages) > 1
+            received = [m["message_id"] for page in pages for m in page["messages"]]
+            assert received == expected[::-1]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("rooms", [",,,", " , ,", ","])
+def test_a_rooms_parameter_of_only_separators_joins_the_default_room(local_stack: Any, rooms: str) -> None:
+    """`?rooms=,,,` names no room: the connection gets the default room, as with no `rooms` at all."""
+    client = ChatClient(local_stack.ws_url, user_id=unique("blank"), rooms=rooms)
+    try:
+        assert client.wait_action("welcome")["rooms"] == ["general"]
+    finally:
+        client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from botocore.exceptions import ClientError
 
 from serverless_app.chat.errors import StorageUnavailable
@@ -16,6 +17,8 @@ __all__ = ["IDEMPOTENCY_PREFIX", "MessageStore"]
 _USER_INDEX = MESSAGES_TABLE.indexes[0].name
 IDEMPOTENCY_PREFIX = "idem#"
 """Idempotency keys live in ``websocket-rooms`` beside the room's other bookkeeping."""
+
+log = structlog.get_logger(__name__)
 
 
 class MessageStore(TableAccess):
@@ -87,7 +90,7 @@ class MessageStore(TableAccess):
                 Key=to_item({"room": key["room"], "timestamp": cursor}),
                 ConsistentRead=True,
             )
-        return _message(from_item(response["Item"])) if "Item" in response else None
+        return _readable(response["Item"]) if "Item" in response else None
 
     def room_history(
         self, room: str, *, limit: int, now: float, before: str | None = None, after: str | None = None
@@ -144,13 +147,17 @@ class MessageStore(TableAccess):
         )
 
     def _query_messages(self, request: dict[str, Any], limit: int) -> tuple[list[StoredMessage], bool]:
-        """Collect ``limit`` unexpired messages (the filter may thin pages), plus whether more exist."""
+        """Collect ``limit`` unexpired, readable messages (the filter may thin pages, and an item that
+        cannot be read is skipped), plus whether more exist."""
         messages: list[StoredMessage] = []
         request = {**request, "Limit": limit + 1}
         with storage():
             while True:
                 response = self._client.query(**request)
-                messages.extend(_message(from_item(item)) for item in response["Items"])
+                for item in response["Items"]:
+                    message = _readable(item)
+                    if message is not None:
+                        messages.append(message)
                 if len(messages) > limit or "LastEvaluatedKey" not in response:
                     break
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -174,12 +181,34 @@ def _message_item(message: StoredMessage) -> dict[str, Any]:
 
 
 def _message(values: dict[str, Any]) -> StoredMessage:
+    """A stored item as a message; ``KeyError``/``TypeError``/``ValueError`` if it cannot be one."""
+    text = {name: values[name] for name in ("room", "user_id", "message", "sent_at", "message_id")}
+    wrong = [name for name, value in text.items() if not isinstance(value, str)]
+    if wrong:
+        raise TypeError(f"not a string: {', '.join(wrong)}")
+    client_msg_id = values.get("client_msg_id")
     return StoredMessage(
-        room=str(values["room"]),
-        user_id=str(values["user_id"]),
-        message=str(values["message"]),
-        timestamp=str(values["sent_at"]),
-        message_id=str(values["message_id"]),
+        room=text["room"],
+        user_id=text["user_id"],
+        message=text["message"],
+        timestamp=text["sent_at"],
+        message_id=text["message_id"],
         ttl=int(values["ttl"]),
-        client_msg_id=values.get("client_msg_id"),
+        client_msg_id=client_msg_id if isinstance(client_msg_id, str) else None,
     )
+
+
+def _readable(item: dict[str, Any]) -> StoredMessage | None:
+    """The message of a stored item, or ``None`` (logged) for an item that cannot be read.
+
+    Items are written only by :meth:`MessageStore.put_message`, but one written by hand, by an
+    older version or by a migration must cost a page one message, never the whole page: a room
+    whose history cannot be read cannot be used. (A lone surrogate in a text is read as it is;
+    :func:`serverless_app.chat.protocol.dumps` replaces it when the frame is sent.)
+    """
+    try:
+        return _message(from_item(item))
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        key = {name: item.get(name) for name in ("room", "timestamp")}
+        log.warning("unreadable message skipped", key=repr(key), error=f"{type(error).__name__}: {error}")
+        return None
