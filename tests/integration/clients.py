@@ -46,9 +46,12 @@ class ChatClient:
         while time.monotonic() < deadline:
             self.ws.settimeout(max(0.01, deadline - time.monotonic()))
             try:
-                frame = json.loads(self.ws.recv())
+                data = self.ws.recv()
             except websocket.WebSocketTimeoutException:
                 break
+            if not data:
+                raise AssertionError(f"closed while waiting for {what}; got {self.frames[-5:]}")
+            frame = json.loads(data)
             self.frames.append(frame)
             if predicate(frame):
                 return frame
@@ -61,12 +64,15 @@ class ChatClient:
         )
 
     def poll(self, wait_s: float) -> None:
-        """Collect what arrives within ``wait_s`` (at most one frame)."""
+        """Collect what arrives within ``wait_s`` (at most one frame); raise if the server closed."""
         self.ws.settimeout(wait_s)
         try:
-            self.frames.append(json.loads(self.ws.recv()))
+            data = self.ws.recv()
         except websocket.WebSocketTimeoutException:
             return
+        if not data:  # a close frame
+            raise websocket.WebSocketConnectionClosedException("the server closed the connection")
+        self.frames.append(json.loads(data))
 
     def drain(self, quiet_s: float = 0.5) -> list[dict[str, Any]]:
         """Everything that arrives until nothing has for ``quiet_s``."""

@@ -130,3 +130,42 @@ def test_the_dev_token_endpoint_mints_tokens_the_authorizer_accepts(token_stack:
     assert handshake_status(token_stack, token=answer["token"]) == 101
     assert post({"user_id": "not valid!"})[0] == 400
     assert post(["carol"])[0] == 400
+
+
+def test_a_user_holds_at_most_ten_connections_the_eleventh_handshake_gets_429(token_stack: Any) -> None:
+    """Ten sockets on one token connect; the eleventh is refused with HTTP 429; closing one makes room."""
+    token = mint_token(unique("many"), SECRET)
+    clients = [ChatClient(token_stack.ws_url, token=token, rooms=unique("cap")) for _ in range(10)]
+    try:
+        for client in clients:
+            client.wait_action("welcome")
+        assert handshake_status(token_stack, token=token) == 429
+        clients.pop().close()
+        deadline = time.monotonic() + 15
+        while handshake_status(token_stack, token=token) != 101:  # $disconnect frees the place
+            assert time.monotonic() < deadline, "the closed connection's place was never freed"
+            time.sleep(0.1)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_connection_is_closed_when_its_token_expires(token_stack: Any) -> None:
+    """A frame after the token's exp gets token_expired, then the server closes the connection."""
+    room = unique("exp")
+    token = mint_token("alice", SECRET, ttl_s=10)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    client = ChatClient(token_stack.ws_url, token=token, rooms=room)
+    try:
+        client.wait_action("welcome")
+        client.send(action="sendMessage", room=room, message="in time")
+        client.wait_action("message", message="in time")
+        time.sleep(max(0.0, expires_at - time.time()) + 0.2)  # nothing to observe until exp has passed
+        client.send(action="sendMessage", room=room, message="too late")
+        assert client.wait_action("error")["code"] == "token_expired"
+        with pytest.raises(websocket.WebSocketConnectionClosedException):
+            for _ in range(50):
+                client.poll(0.2)
+                assert not [f for f in client.frames if f.get("message") == "too late"]
+    finally:
+        client.close()
