@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, WebSocket, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,6 +53,19 @@ class ChatPage:
         self.user = user
         self.errors: list[str] = []
         self.dialogs: list[str] = []
+        self.sockets: list[str] = []
+        """The URL of every WebSocket the page opened."""
+        self.frames: list[str] = []
+        """Every frame the page received on any WebSocket, as text."""
+
+    def _on_websocket(self, ws: WebSocket) -> None:
+        self.sockets.append(ws.url)
+        ws.on(
+            "framereceived",
+            lambda payload: self.frames.append(
+                payload if isinstance(payload, str) else payload.decode(errors="replace")
+            ),
+        )
 
     def hook(self, test_id: str) -> Locator:
         return self.page.get_by_test_id(test_id)
@@ -123,15 +136,23 @@ def room() -> str:
 def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
     """Open a fresh browser context on ``base_url``, sign ``user`` in to ``room``, wait until online.
 
-    ``prepare(page)``, if given, runs before the page is loaded (e.g. to route requests).
+    ``prepare(page)``, if given, runs before the page is loaded (e.g. to route requests);
+    ``context_options`` go to ``browser.new_context``. Every page records its WebSockets' URLs and
+    received frames (``ChatPage.sockets``, ``ChatPage.frames``).
     """
     chats: list[ChatPage] = []
 
     def open_(
-        base_url: str, user: str, room: str, *, prepare: Callable[[Page], None] | None = None
+        base_url: str,
+        user: str,
+        room: str,
+        *,
+        prepare: Callable[[Page], None] | None = None,
+        context_options: dict[str, Any] | None = None,
     ) -> ChatPage:
-        context = browser.new_context(viewport={"width": 1100, "height": 700})
+        context = browser.new_context(viewport={"width": 1100, "height": 700}, **(context_options or {}))
         chat = ChatPage(context.new_page(), user)
+        chat.page.on("websocket", chat._on_websocket)
         if prepare is not None:
             prepare(chat.page)
         chat.page.on("pageerror", lambda error: chat.errors.append(str(error)))
@@ -151,3 +172,14 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
 def open_chat(open_chat_at: Callable[..., ChatPage], local_stack: Any) -> Callable[[str, str], ChatPage]:
     """Open a chat page for ``user`` in ``room`` on the shared local stack (auth mode none)."""
     return lambda user, room: open_chat_at(local_stack.http_url, user, room)
+
+
+@pytest.fixture(scope="session")
+def token_stack(dynamodb_local: Any) -> Iterator[Any]:
+    """A second local stack, in auth mode token (dev tokens from ``POST /_local/token``)."""
+    from serverless_app.local.background import LocalStackThread
+
+    with LocalStackThread(
+        port=0, auth_mode="token", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
+    ) as stack:
+        yield stack

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Route, expect
 
 from serverless_app.chat.auth import mint_token
-from serverless_app.local.background import LocalStackThread
-from serverless_app.local.dynamodb_local import DynamoDBLocal
 from tests.e2e.conftest import WAIT_MS, ChatPage
 
 pytestmark = pytest.mark.browser
@@ -185,15 +183,6 @@ def test_error_frames_are_shown_without_interrupting_the_chat(open_chat: OpenCha
     alice.expect_state("online")
     alice.send("still here")
     alice.expect_messages(("alice", "still here"))
-
-
-@pytest.fixture(scope="module")
-def token_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
-    """A second local stack, in auth mode token."""
-    with LocalStackThread(
-        port=0, auth_mode="token", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
-    ) as stack:
-        yield stack
 
 
 def _dev_token_status(base_url: str) -> int:
