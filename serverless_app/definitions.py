@@ -95,6 +95,7 @@ class EnvVar:
     TOKEN_USE = "TOKEN_USE"  # OIDC mode: Cognito token kinds accepted, "id" (default) or "id,access"
     TOKEN_MAX_LIFETIME_S = "TOKEN_MAX_LIFETIME_S"  # longest exp - iat accepted (default 24 h)
     LOG_LEVEL = "LOG_LEVEL"
+    MAX_CONNECTIONS_PER_USER = "MAX_CONNECTIONS_PER_USER"  # default 10
 
 
 # --- DynamoDB -----------------------------------------------------------------

@@ -66,9 +66,16 @@ def aws_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> D
 @pytest.fixture(scope="session")
 def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
     """The whole local runtime (gateway, Lambda workers, web client), auth mode none, on the session's DynamoDB Local."""
+    from serverless_app.definitions import EnvVar
     from serverless_app.local.background import LocalStackThread
 
     with LocalStackThread(
-        port=0, auth_mode="none", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
+        port=0,
+        auth_mode="none",
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        reload=False,
+        # The fault tests fill a room with one user's hundreds of connections, to test closing and
+        # vanishing, not presence; the cap of 10 per user is tested on stacks of its own.
+        function_environment={EnvVar.MAX_CONNECTIONS_PER_USER: "1000"},
     ) as stack:
         yield stack

@@ -55,4 +55,7 @@ class Settings:
             * 86400,
             connection_ttl_s=int(env.get(EnvVar.CONNECTION_TTL_SECONDS, CONNECTION_TTL_SECONDS)),
             auth_mode=env.get(EnvVar.AUTH_MODE, "token"),
+            max_connections_per_user=int(
+                env.get(EnvVar.MAX_CONNECTIONS_PER_USER, cls.max_connections_per_user)
+            ),
         )

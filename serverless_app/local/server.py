@@ -137,6 +137,7 @@ async def run_local_stack(
     static_dir: Path | None = REPO_ROOT / "web",
     max_outbound_bytes: int = 1024 * 1024,
     slow_consumer_timeout_s: float = 10.0,
+    function_environment: Mapping[str, str] | None = None,
 ) -> AsyncIterator[LocalStack]:
     """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway."""
     from serverless_app.local.dev_tokens import add_dev_token_routes
@@ -174,6 +175,7 @@ async def run_local_stack(
                 dynamodb_endpoint=proxy.endpoint_url,
                 gateway_url=f"http://{host}:{port}",
                 token_secret=token_secret,
+                extra=function_environment,
             ),
             max_concurrency=max_concurrency,
             reload=reload,

@@ -8,7 +8,7 @@ of it), Lambda ``Invoke`` and the ``@connections`` management API at the local g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from serverless_app.definitions import (
     AUTHORIZER_FUNCTION,
@@ -38,9 +38,11 @@ def local_environments(
     gateway_url: str,
     token_secret: str | None,
     message_retention_days: int = 30,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Function name → its complete environment in the local runtime.
 
+    ``extra`` is added to every function's environment (tests use it to change a setting).
     Only the authorizer gets ``TOKEN_SECRET``, and only in ``token`` mode (on AWS it reads the secret
     from Secrets Manager through ``TOKEN_SECRET_ARN``).
     """
@@ -65,6 +67,7 @@ def local_environments(
                 "PYTHONPATH": str(REPO_ROOT),
             }
         )
+        environment.update(extra or {})
         if auth_mode == "token" and token_secret is not None and function.name == AUTHORIZER_FUNCTION.name:
             environment[EnvVar.TOKEN_SECRET] = token_secret
         environments[function.name] = environment

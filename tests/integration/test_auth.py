@@ -14,7 +14,7 @@ import jwt
 import pytest
 import websocket
 
-from serverless_app.chat.auth import mint_token
+from serverless_app.chat.auth import LEEWAY_S, mint_token
 from serverless_app.local.background import LocalStackThread
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from tests.integration.clients import ChatClient, unique
@@ -153,8 +153,10 @@ def test_a_user_holds_at_most_ten_connections_the_eleventh_handshake_gets_429(to
 def test_a_connection_is_closed_when_its_token_expires(token_stack: Any) -> None:
     """A frame after the token's exp gets token_expired, then the server closes the connection."""
     room = unique("exp")
-    token = mint_token("alice", SECRET, ttl_s=10)
-    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    # exp 22 s ago: within the 30 s of clock skew the authorizer allows, so the handshake passes,
+    # and the connection lives until the same bound, exp + 30 s
+    token = mint_token("alice", SECRET, ttl_s=30, now=time.time() - 52)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"] + LEEWAY_S
     client = ChatClient(token_stack.ws_url, token=token, rooms=room)
     try:
         client.wait_action("welcome")
