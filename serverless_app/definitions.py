@@ -96,6 +96,10 @@ class EnvVar:
     TOKEN_MAX_LIFETIME_S = "TOKEN_MAX_LIFETIME_S"  # longest exp - iat accepted (default 24 h)
     LOG_LEVEL = "LOG_LEVEL"
     MAX_CONNECTIONS_PER_USER = "MAX_CONNECTIONS_PER_USER"  # default 10
+    FANOUT_FUNCTION = "FANOUT_FUNCTION"  # websocket-fanout, for functions that shard large rooms
+    FANOUT_PAGE_SIZE = "FANOUT_PAGE_SIZE"  # members per Query page of a fan-out (default 200)
+    FANOUT_SHARD_SIZE = "FANOUT_SHARD_SIZE"  # members per fan-out shard (default 1,000)
+    FANOUT_RATE_PER_S = "FANOUT_RATE_PER_S"  # @connections posts/s per container (default 1,000)
 
 
 # --- DynamoDB -----------------------------------------------------------------

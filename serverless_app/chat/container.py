@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from functools import cache
 from typing import Any
@@ -9,13 +10,21 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from serverless_app.chat.delivery import Shard, ShardLauncher
 from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.log import configure_logging
 from serverless_app.chat.service import ChatService
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import ChatStore
 
-__all__ = ["connections_api", "dynamodb_client", "lambda_client", "service", "settings"]
+__all__ = [
+    "connections_api",
+    "delivery_options",
+    "dynamodb_client",
+    "lambda_client",
+    "service",
+    "settings",
+]
 
 
 @cache
@@ -50,3 +59,27 @@ def service() -> ChatService:
 @cache
 def connections_api(endpoint: str) -> ConnectionsApi:
     return ConnectionsApi(endpoint, concurrency=settings().fanout_concurrency)
+
+
+def delivery_options(callback_url: str) -> dict[str, Any]:
+    """``deliver``'s keyword arguments from the settings: page and shard sizes, and the launcher
+    that hands a large room's further ranges to ``websocket-fanout`` (when this function may)."""
+    options: dict[str, Any] = {
+        "page_size": settings().fanout_page_size,
+        "shard_size": settings().fanout_shard_size,
+    }
+    function = settings().fanout_function
+    if function:
+        options["launch"] = _launcher(function, callback_url)
+    return options
+
+
+def _launcher(function: str, callback_url: str) -> ShardLauncher:
+    def launch(shard: Shard) -> None:
+        lambda_client().invoke(
+            FunctionName=function,
+            InvocationType="Event",
+            Payload=json.dumps(shard.to_json(callback_url)).encode(),
+        )
+
+    return launch

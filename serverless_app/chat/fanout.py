@@ -167,6 +167,14 @@ class ConnectionsApi:
         status, _ = _LoopThread.run(self._request("DELETE", connection_id, b""))
         return status != 410
 
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run a coroutine on the container's connections loop (the one :meth:`post_async` needs)."""
+        return _LoopThread.run(coroutine)
+
+    async def post_async(self, connection_id: str, data: bytes) -> PostResult:
+        """:meth:`post` for a coroutine already running on :meth:`run`'s loop."""
+        return await self._post(connection_id, data)
+
     # --- async internals --------------------------------------------------------------
 
     async def _post_many(self, posts: list[tuple[str, bytes]]) -> dict[str, PostResult]:
@@ -208,8 +216,10 @@ class ConnectionsApi:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._concurrency)
         path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
-        headers = self._signed_headers(method, path, body)
         async with self._slots:
+            # Signed when it is sent, not when it is queued: a fan-out of 100,000 posts must not
+            # sign them all before the first leaves, and a signature is only valid for 5 minutes.
+            headers = self._signed_headers(method, path, body)
             for _ in range(2):  # a stale kept-alive connection is replaced once
                 connection, reused = await self._acquire()
                 try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -660,6 +660,25 @@ class ChatService:
     @staticmethod
     def _reply(record: ConnectionRecord, frame: dict[str, Any]) -> ToConnection:
         return ToConnection(record.connection_id, frame)
+
+    def recipient_pages(
+        self,
+        delivery: Delivery,
+        *,
+        page_size: int,
+        start_key: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[tuple[list[str], dict[str, Any] | None]]:
+        """:meth:`recipients` a page at a time, each with the key to go on from (see
+        ``RoomStore.member_pages``); ``start_key`` and ``limit`` select a key range of the room."""
+        if isinstance(delivery, ToConnection):
+            yield [delivery.connection_id], None
+            return
+        pages = self._store.member_pages(
+            delivery.room, now=self._clock(), page_size=page_size, start_key=start_key, limit=limit
+        )
+        for members, next_key in pages:
+            yield [m.connection_id for m in members if m.connection_id not in delivery.exclude], next_key
 
 
 def _peer(info: RoomInfo, user_id: str) -> str | None:

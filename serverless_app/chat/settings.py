@@ -42,6 +42,16 @@ class Settings:
     """At most one typing event per connection per this many seconds is relayed."""
     history_default_limit: int = 50
     fanout_concurrency: int = 32
+    fanout_page_size: int = 200
+    """Members read per Query page of a fan-out; at most two pages' posts are in flight."""
+    fanout_function: str | None = None
+    """``websocket-fanout``: rooms larger than ``fanout_shard_size`` are handed to it range by range."""
+    fanout_shard_size: int = 1000
+    """Members per shard: the sender posts the first range itself, each further one is an
+    asynchronous invocation of ``fanout_function`` (and a retried shard re-posts only its range)."""
+    fanout_rate_per_s: float = 1000.0
+    """Posts per second one container may make to ``@connections``, all its fan-outs together:
+    well below the account's 10,000/s quota, which every API and container in the account shares."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,4 +68,8 @@ class Settings:
             max_connections_per_user=int(
                 env.get(EnvVar.MAX_CONNECTIONS_PER_USER, cls.max_connections_per_user)
             ),
+            fanout_function=env.get(EnvVar.FANOUT_FUNCTION) or None,
+            fanout_page_size=int(env.get(EnvVar.FANOUT_PAGE_SIZE, cls.fanout_page_size)),
+            fanout_shard_size=int(env.get(EnvVar.FANOUT_SHARD_SIZE, cls.fanout_shard_size)),
+            fanout_rate_per_s=float(env.get(EnvVar.FANOUT_RATE_PER_S, cls.fanout_rate_per_s)),
         )

@@ -58,7 +58,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         deliveries = [
             ToConnection(request.connection_id, error_frame(internal, request.request_id, client_msg_id))
         ]
-    report = deliver(service, api, deliveries)
+    report = deliver(service, api, deliveries, **container.delivery_options(api.endpoint))
     if expired:
         api.delete(request.connection_id)  # the connection may not outlive its token
     log.info(

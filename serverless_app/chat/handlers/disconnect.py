@@ -24,6 +24,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     announcements = service.disconnect(request.connection_id)
     if announcements:
         api = container.connections_api(callback_url(request.domain_name, request.stage))
-        deliver(service, api, announcements)
+        deliver(service, api, announcements, **container.delivery_options(api.endpoint))
     log.info("disconnected", connection_id=request.connection_id, announcements=len(announcements))
     return {"statusCode": 200}

@@ -45,6 +45,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"welcomed": False}
     result = api.post(connection_id, dumps(event["welcome"]))
     announcements = deliveries_from_json(event.get("announcements", []))
-    report = deliver(container.service(), api, announcements)
+    report = deliver(container.service(), api, announcements, **container.delivery_options(api.endpoint))
     log.info("welcomed", connection_id=connection_id, result=result.value, announced=dict(report.results))
     return {"welcomed": result.value == "ok"}

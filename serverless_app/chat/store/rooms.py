@@ -8,6 +8,7 @@ room or let a demoted admin act: whichever write lands second sees the first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from serverless_app.chat.errors import StorageUnavailable
@@ -97,6 +98,56 @@ class RoomStore(TableAccess):
         return [
             Member(room=room, connection_id=str(i["connection_id"]), user_id=str(i["user_id"])) for i in items
         ]
+
+    def member_pages(
+        self,
+        room: str,
+        *,
+        now: float,
+        page_size: int,
+        start_key: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[tuple[list[Member], dict[str, Any] | None]]:
+        """The room's live members one Query page at a time (at most ``page_size`` items read per
+        page), each page with the key to go on from (``None``: the room ends there).
+
+        ``start_key`` (a page's key) starts after it; ``limit`` stops once that many member items
+        were read, so a key range of the room is ``(start_key, limit)`` and the last page's key is
+        where the next range starts. Pages are read lazily: memory holds one page, whatever the room.
+        """
+        request: dict[str, Any] = {
+            "TableName": self._rooms,
+            "KeyConditionExpression": "#room = :room AND begins_with(#sk, :prefix)",
+            "FilterExpression": "#ttl > :now",
+            "ProjectionExpression": "#cid, #user",
+            "ExpressionAttributeNames": {
+                "#room": "room",
+                "#sk": "sk",
+                "#ttl": "ttl",
+                "#cid": "connection_id",
+                "#user": "user_id",
+            },
+            "ExpressionAttributeValues": to_item({":room": room, ":prefix": MEMBER_PREFIX, ":now": int(now)}),
+        }
+        if start_key is not None:
+            request["ExclusiveStartKey"] = start_key
+        left = limit
+        while left is None or left > 0:
+            request["Limit"] = page_size if left is None else min(page_size, left)
+            with storage():
+                response = self._client.query(**request)
+            items = [from_item(item) for item in response["Items"]]
+            members = [
+                Member(room=room, connection_id=str(i["connection_id"]), user_id=str(i["user_id"]))
+                for i in items
+            ]
+            next_key = response.get("LastEvaluatedKey")
+            if left is not None:
+                left -= int(response.get("ScannedCount", len(items)))
+            yield members, next_key
+            if next_key is None:
+                return
+            request["ExclusiveStartKey"] = next_key
 
     def users(self, room: str, *, now: float) -> list[str]:
         """Distinct users with at least one live connection in the room, sorted."""
