@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -34,6 +35,8 @@ from typing import Any, Generic, TypeVar
 
 import jwt
 import structlog
+
+from serverless_app.definitions import EnvVar
 
 __all__ = [
     "AUDIENCE",
@@ -59,8 +62,9 @@ AUDIENCE = "wschat"
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ALGORITHM = "HS256"
-LEEWAY_S = 30
-"""Clock skew tolerated on ``exp``, ``iat`` and ``nbf``."""
+LEEWAY_S = int(os.environ.get(EnvVar.TOKEN_LEEWAY_S) or 30)
+"""Clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (30 s; ``TOKEN_LEEWAY_S``, read once per
+container). The chat core closes a connection at the same bound, ``exp`` plus this."""
 DEFAULT_MAX_LIFETIME_S = 24 * 3600
 """Longest ``exp - iat`` accepted unless configured otherwise (``TOKEN_MAX_LIFETIME_S``)."""
 

@@ -115,9 +115,10 @@ def test_every_route_invocation_is_one_readable_log_line_and_log_events_prints_j
     with LocalStackThread(
         port=0, auth_mode="none", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False, log_events=True
     ) as stack:
-        client = ChatClient(stack.ws_url, user_id="logger", rooms=unique("log"))
+        room = unique("log")
+        client = ChatClient(stack.ws_url, user_id="logger", rooms=room)
         client.wait_action("welcome")
-        client.send(action="getPresence", room="general")
+        client.send(action="getPresence", room=room)
         client.wait_action("presenceList")
         client.close()
     connection_id = client.frames[0]["connection_id"]
