@@ -97,6 +97,7 @@ class EnvVar:
     LOG_LEVEL = "LOG_LEVEL"
     MAX_CONNECTIONS_PER_USER = "MAX_CONNECTIONS_PER_USER"  # default 10
     TOKEN_LEEWAY_S = "TOKEN_LEEWAY_S"  # clock skew on token times, default 30
+    PRESENCE_THRESHOLD = "PRESENCE_THRESHOLD"  # online users up to which presence is live (default 100)
     FANOUT_FUNCTION = "FANOUT_FUNCTION"  # websocket-fanout, for functions that shard large rooms
     FANOUT_PAGE_SIZE = "FANOUT_PAGE_SIZE"  # members per Query page of a fan-out (default 200)
     FANOUT_SHARD_SIZE = "FANOUT_SHARD_SIZE"  # members per fan-out shard (default 1,000)
@@ -177,6 +178,10 @@ class FunctionDefinition:
     """Needs ``execute-api:ManageConnections`` on this API's stage."""
     invokes: tuple[str, ...] = ()
     """Names of functions this one invokes asynchronously."""
+    async_retry_attempts: int | None = None
+    """Retries of a failed asynchronous invocation (EventInvokeConfig; ``None``: Lambda's default, 2)."""
+    async_max_event_age_s: int | None = None
+    """How long an asynchronous event may wait or be retried (``None``: Lambda's default, 6 h)."""
 
 
 _HANDLERS = "serverless_app.chat.handlers"
@@ -217,6 +222,7 @@ DEFAULT_FUNCTION = FunctionDefinition(
         MESSAGES_TABLE.name: "read_write",
     },
     manage_connections=True,
+    invokes=("websocket-fanout",),
 )
 WELCOME_FUNCTION = FunctionDefinition(
     name="websocket-welcome",
@@ -230,6 +236,26 @@ WELCOME_FUNCTION = FunctionDefinition(
     },
     manage_connections=True,
 )
+FANOUT_FUNCTION = FunctionDefinition(
+    name="websocket-fanout",
+    handler=f"{_HANDLERS}.fanout.handler",
+    memory_mb=256,
+    timeout_s=30,
+    description="Invoked asynchronously by $default for rooms above FANOUT_SHARD_SIZE: posts a frame to one key range of the room",
+    tables={
+        # read: the range's members; write: pruning the connections that answer 410 (their
+        # connection record, memberships and presence counts). No access to the messages.
+        CONNECTIONS_TABLE.name: "read_write",
+        ROOMS_TABLE.name: "read_write",
+    },
+    manage_connections=True,
+    async_retry_attempts=1,
+    async_max_event_age_s=300,
+)
+"""One shard per invocation. A failed shard is retried once (``async_retry_attempts``) and re-posts
+only its own range, so a member can get a frame at most twice, and only in a shard that failed
+(clients drop the copy by ``message_id``); an event older than 5 minutes is dropped (clients
+recover it from history)."""
 
 AUTHORIZER_FUNCTION = FunctionDefinition(
     name="websocket-authorizer",
@@ -245,6 +271,7 @@ FUNCTIONS: tuple[FunctionDefinition, ...] = (
     DISCONNECT_FUNCTION,
     DEFAULT_FUNCTION,
     WELCOME_FUNCTION,
+    FANOUT_FUNCTION,
     AUTHORIZER_FUNCTION,
 )
 
@@ -292,6 +319,10 @@ class GatewayLimits:
     stage_rate_limit: float = 500.0
     """Steady-state requests per second for the stage (set in the stack)."""
     stage_burst_limit: int = 1000
+    connections_rate_limit: float = 10_000.0
+    """The account's ``@connections`` request quota (requests/s, every API of the account and region
+    together; lower in newer regions); past it API Gateway answers 429 LimitExceededException."""
+    connections_burst_limit: int = 5_000
 
 
 LIMITS = GatewayLimits()
@@ -322,6 +353,8 @@ def function_environment(
     for invoked in function.invokes:
         if invoked == WELCOME_FUNCTION.name:
             environment[EnvVar.WELCOME_FUNCTION] = invoked
+        if invoked == FANOUT_FUNCTION.name:
+            environment[EnvVar.FANOUT_FUNCTION] = invoked
     environment[EnvVar.MESSAGE_RETENTION_DAYS] = str(message_retention_days)
     environment[EnvVar.CONNECTION_TTL_SECONDS] = str(CONNECTION_TTL_SECONDS)
     environment[EnvVar.AUTH_MODE] = auth_mode

@@ -58,7 +58,9 @@ def service() -> ChatService:
 
 @cache
 def connections_api(endpoint: str) -> ConnectionsApi:
-    return ConnectionsApi(endpoint, concurrency=settings().fanout_concurrency)
+    return ConnectionsApi(
+        endpoint, concurrency=settings().fanout_concurrency, rate_per_s=settings().fanout_rate_per_s
+    )
 
 
 def delivery_options(callback_url: str) -> dict[str, Any]:

@@ -270,11 +270,15 @@ async def _post_room(
             handing_on = asyncio.ensure_future(
                 asyncio.to_thread(_hand_on, service, unit, next_key, plan, plan.launch, report)
             )
-    finally:
-        while in_flight:
-            await _settle(unit.room, in_flight.popleft(), account)
-        if handing_on is not None:
-            await handing_on
+    except BaseException:
+        # A read or a post failed: let what was started finish (nothing is left running), then fail.
+        pending = [task for posts in in_flight for _, task in posts]
+        await asyncio.gather(*pending, *([handing_on] if handing_on else []), return_exceptions=True)
+        raise
+    while in_flight:
+        await _settle(unit.room, in_flight.popleft(), account)
+    if handing_on is not None:
+        await handing_on
 
 
 async def _settle(

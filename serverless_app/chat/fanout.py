@@ -7,6 +7,12 @@ client call per post (or urllib3 from a thread pool), this avoids both per-call 
 overhead and GIL contention between threads, so the CPU billed per delivery stays low and
 a room of 1,000 is served by a few dozen connections in parallel. It speaks exactly the
 wire protocol boto3's ``apigatewaymanagementapi`` client speaks.
+
+Every ``@connections`` request of the account draws on one quota (10,000 requests/s by default,
+shared by every API in the account and region; 429 past it). Each container paces its POSTs to a
+budget (``rate_per_s``, ``FANOUT_RATE_PER_S``, 1,000/s by default) shared by all its fan-outs, so
+that concurrent containers stay under the quota; a 429 that still happens is retried with jittered
+exponential backoff like a 5xx.
 """
 
 from __future__ import annotations
@@ -86,12 +92,32 @@ def _result_of(status: int | None) -> PostResult:
     return PostResult.FAILED
 
 
+class _Pacer:
+    """The container's ``@connections`` budget: POSTs spaced ``1/rate`` apart, with a burst of a tenth
+    of a second's worth. One per process, so every fan-out running in the container shares it."""
+
+    def __init__(self) -> None:
+        self.rate = 0.0
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if self.rate <= 0:
+            return
+        now = asyncio.get_running_loop().time()
+        interval = 1.0 / self.rate
+        slot = max(self._next, now - max(1.0, self.rate / 10) * interval)
+        self._next = slot + interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
 class _LoopThread:
     """One event loop per process, on a daemon thread; survives between invocations."""
 
     _lock = threading.Lock()
     _loop: asyncio.AbstractEventLoop | None = None
     idle: ClassVar[dict[tuple[str, int, bool], list[_Connection]]] = {}
+    pacer: ClassVar[_Pacer] = _Pacer()
     """Kept-alive connections by (host, port, tls), shared by every client of that endpoint."""
 
     @classmethod
@@ -121,6 +147,7 @@ class ConnectionsApi:
         credentials: Credentials | ReadOnlyCredentials | None = None,
         timeout_s: float = 5.0,
         retry_attempts: int = 4,
+        rate_per_s: float = 0.0,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         parts = urlsplit(self.endpoint)
@@ -141,6 +168,9 @@ class ConnectionsApi:
         self._timeout_s = timeout_s
         self._retry_attempts = retry_attempts
         self._idle = _LoopThread.idle.setdefault((self._host, self._port, self._tls), [])
+        if rate_per_s > 0:
+            _LoopThread.pacer.rate = rate_per_s
+        """Posts per second for the whole container (every client, every fan-out); 0: unpaced."""
         self._slots: asyncio.Semaphore | None = None
 
     # --- public, synchronous API (the Lambda handlers are synchronous) ------------------
@@ -202,7 +232,9 @@ class ConnectionsApi:
         return _result_of(status)
 
     async def _attempt(self, connection_id: str, data: bytes) -> int | None:
-        """One POST: its status, or ``None`` when the network failed."""
+        """One POST: its status, or ``None`` when the network failed. Paced by the container's budget
+        (a retry draws on the account's quota like any post)."""
+        await _LoopThread.pacer.wait()
         try:
             return await self._status("POST", connection_id, data)
         except (OSError, TimeoutError, h11.ProtocolError, _StaleConnection):

@@ -7,6 +7,8 @@ model (Forbidden 403, Gone 410, PayloadTooLarge 413, LimitExceeded 429), ``GetCo
 ``connectedAt``/``lastActiveAt`` as ISO 8601 and ``identity`` with ``sourceIp``/``userAgent``.
 
 SigV4 is required (an ``Authorization: AWS4-HMAC-SHA256 ...`` header) but not verified locally.
+POSTs draw on the account-level quota (``GatewayLimits.connections_rate_limit``/``_burst_limit``,
+10,000/s and 5,000 by default, as on AWS) and get 429 ``LimitExceededException`` past it.
 Connection ids arrive URL-encoded (``=`` → ``%3D``, ``/`` → ``%2F``); they are decoded from the raw path.
 """
 
@@ -64,6 +66,9 @@ def add_connections_routes(app: web.Application, gateway: Gateway) -> None:
             stats.posts["403"] += 1
             return _error(403, "ForbiddenException", "Missing Authentication Token")
         data = await request.read()
+        if not gateway.connections_quota.try_acquire():  # the account's quota, shared by every caller
+            stats.posts["429"] += 1
+            return _error(429, "LimitExceededException", "Rate exceeded")
         if len(data) > max_bytes:
             stats.posts["413"] += 1
             return _error(413, "PayloadTooLargeException", "Request Entity Too Large")

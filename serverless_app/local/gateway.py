@@ -75,6 +75,8 @@ class Gateway:
         self.connections: dict[str, Connection] = {}
         self.stats = GatewayStats()
         self.bucket = TokenBucket(limits.stage_rate_limit, limits.stage_burst_limit)
+        self.connections_quota = TokenBucket(limits.connections_rate_limit, limits.connections_burst_limit)
+        """The account-level ``@connections`` quota: POSTs past it get 429 (as on AWS)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False

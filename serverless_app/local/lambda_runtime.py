@@ -9,8 +9,12 @@ either way the next invocation gets a fresh worker. With ``reload`` on, edits to
 finish on their old worker. Worker stderr (handler ``print`` and logging) goes to this module's logger,
 each line prefixed with ``[function-name]``.
 
-Differences from AWS, on purpose: excess invocations queue instead of failing with 429; asynchronous
-invocations are not retried; a cancelled caller kills the worker serving it. Known limit of hot reload:
+A failed asynchronous invocation is retried as the function's EventInvokeConfig says
+(``async_retry_attempts``, ``async_max_event_age_s`` in its definition), after ``async_retry_delay_s``
+(AWS waits about a minute, then two); functions without one are not retried locally.
+
+Differences from AWS, on purpose: excess invocations queue instead of failing with 429; retry delays
+are short; a cancelled caller kills the worker serving it. Known limit of hot reload:
 Python's timestamp-based ``.pyc`` check works in whole seconds, so an edit that keeps a file's size and
 lands within the same second as the previous write may still run the old bytecode.
 
@@ -199,6 +203,7 @@ class LambdaRuntime:
         log_events: bool = False,
         handler_overrides: Mapping[str, str] | None = None,
         reload_interval_s: float = RELOAD_CHECK_INTERVAL_S,
+        async_retry_delay_s: float = 1.0,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -210,6 +215,9 @@ class LambdaRuntime:
         self.python = python
         self.log_events = log_events
         self.reload_interval_s = reload_interval_s
+        self.async_retry_delay_s = async_retry_delay_s
+        self.async_retries = 0
+        """Asynchronous invocations retried after a failure (all functions)."""
         self.handler_overrides: dict[str, str] = dict(handler_overrides or {})
         """Function name → handler string to run instead of the definition's (tests use this)."""
         self._pools: dict[str, _Pool] = {}
@@ -281,21 +289,33 @@ class LambdaRuntime:
         task.add_done_callback(self._async_invocations.discard)
 
     async def _invoke_logged(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
-        try:
-            result = await self._invoke(function_name, event, timeout_s=None, request_id=request_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("[%s] async invocation %s failed", function_name, request_id)
-            return
-        if result.error is not None:
+        definition = self._function(function_name)
+        retries = definition.async_retry_attempts or 0
+        max_age_s = definition.async_max_event_age_s or 6 * 3600
+        queued = time.monotonic()
+        for attempt in range(retries + 1):
+            try:
+                result = await self._invoke(function_name, event, timeout_s=None, request_id=request_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("[%s] async invocation %s failed", function_name, request_id)
+                return
+            if result.error is None:
+                return
             logger.error(
-                "[%s] async invocation %s failed: %s: %s",
+                "[%s] async invocation %s failed (attempt %d of %d): %s: %s",
                 function_name,
                 request_id,
+                attempt + 1,
+                retries + 1,
                 result.error.get("errorType"),
                 result.error.get("errorMessage"),
             )
+            if attempt == retries or time.monotonic() + self.async_retry_delay_s - queued > max_age_s:
+                return
+            await asyncio.sleep(self.async_retry_delay_s)
+            self.async_retries += 1
 
     async def _invoke(
         self, function_name: str, event: dict[str, Any], *, timeout_s: float | None, request_id: str

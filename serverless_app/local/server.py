@@ -138,6 +138,7 @@ async def run_local_stack(
     max_outbound_bytes: int = 1024 * 1024,
     slow_consumer_timeout_s: float = 10.0,
     function_environment: Mapping[str, str] | None = None,
+    async_retry_delay_s: float = 1.0,
 ) -> AsyncIterator[LocalStack]:
     """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway."""
     from serverless_app.local.dev_tokens import add_dev_token_routes
@@ -181,6 +182,7 @@ async def run_local_stack(
             reload=reload,
             log_events=log_events,
             handler_overrides=handler_overrides,
+            async_retry_delay_s=async_retry_delay_s,
         )
         await runtime.start()
         stack.push_async_callback(runtime.stop)

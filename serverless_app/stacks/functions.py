@@ -78,6 +78,17 @@ class ChatFunctions(Construct):
                 role=role,
                 log_group=log_group,
             )
+            if definition.async_retry_attempts is not None or definition.async_max_event_age_s is not None:
+                # An EventInvokeConfig: how often Lambda retries a failed asynchronous invocation
+                # and how old an event may get (see the definition: duplicates are bounded by it).
+                function.configure_async_invoke(
+                    retry_attempts=definition.async_retry_attempts,
+                    max_event_age=(
+                        Duration.seconds(definition.async_max_event_age_s)
+                        if definition.async_max_event_age_s is not None
+                        else None
+                    ),
+                )
             NagSuppressions.add_resource_suppressions(
                 function,
                 [

@@ -13,6 +13,8 @@ from serverless_app.definitions import (
     AUTHORIZER_FUNCTION,
     AUTHORIZER_IDENTITY_SOURCE,
     CONNECT_FUNCTION,
+    DEFAULT_FUNCTION,
+    FANOUT_FUNCTION,
     FUNCTIONS,
     LIMITS,
     MESSAGES_TABLE,
@@ -406,21 +408,38 @@ def test_manage_connections_only_where_defined_and_scoped_to_prod(
     assert parts[-1] == f"/{STAGE_NAME}/*/@connections/*"
 
 
-def test_only_connect_may_invoke_and_only_welcome(token_stack: Synthesized) -> None:
-    """websocket-connect may invoke websocket-welcome (its exact ARN) and no other function may invoke anything."""
-    welcome_id = token_stack.function_id(WELCOME_FUNCTION.name)
+def test_only_connect_and_default_may_invoke_and_only_their_own_function(token_stack: Synthesized) -> None:
+    """websocket-connect may invoke websocket-welcome, websocket-default websocket-fanout (exact ARNs);
+    no other function may invoke anything."""
+    allowed = {CONNECT_FUNCTION.name: WELCOME_FUNCTION.name, DEFAULT_FUNCTION.name: FANOUT_FUNCTION.name}
     for function in FUNCTIONS:
         invokes = [s for s in token_stack.function_statements(function.name) if "lambda:" in str(s["Action"])]
-        if function is CONNECT_FUNCTION:
+        if function.name in allowed:
+            target_id = token_stack.function_id(allowed[function.name])
             assert invokes == [
                 {
                     "Action": "lambda:InvokeFunction",
                     "Effect": "Allow",
-                    "Resource": {"Fn::GetAtt": [welcome_id, "Arn"]},
+                    "Resource": {"Fn::GetAtt": [target_id, "Arn"]},
                 }
             ]
         else:
             assert invokes == []
+
+
+def test_the_fanout_function_retries_a_failed_shard_once_within_five_minutes(
+    token_stack: Synthesized,
+) -> None:
+    """websocket-fanout has an EventInvokeConfig with the definition's retry attempts and event age; no
+    other function has one, and websocket-fanout cannot touch the messages table."""
+    configs = token_stack.resources("AWS::Lambda::EventInvokeConfig")
+    assert len(configs) == 1
+    (config,) = configs.values()
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": token_stack.function_id(FANOUT_FUNCTION.name)}
+    assert props["MaximumRetryAttempts"] == FANOUT_FUNCTION.async_retry_attempts == 1
+    assert props["MaximumEventAgeInSeconds"] == FANOUT_FUNCTION.async_max_event_age_s
+    assert MESSAGES_TABLE.name not in FANOUT_FUNCTION.tables
 
 
 def test_no_function_policy_allows_any_resource(any_stack: Synthesized) -> None:

@@ -1,0 +1,35 @@
+"""``websocket-fanout``: invoked asynchronously with one shard of a large room's fan-out.
+
+The event is a :class:`~serverless_app.chat.delivery.Shard` as JSON: the room, the frames (each
+with the connections it must not reach), a key range of the room's members (``start_key``, an
+``ExclusiveStartKey``, and ``limit`` members from there) and the ``@connections`` URL. The range's
+members are read page by page and posted as pages arrive; those that answer 410 are pruned.
+
+A failure raises, and Lambda retries the event (``async_retry_attempts`` in ``definitions``): the
+retry re-reads and re-posts this range only, never the rest of the room.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from serverless_app.chat import container
+from serverless_app.chat.delivery import Shard, deliver_range
+
+log = structlog.get_logger("websocket-fanout")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    shard = Shard.from_json(event)
+    api = container.connections_api(str(event["callback_url"]))
+    report = deliver_range(container.service(), api, shard, page_size=container.settings().fanout_page_size)
+    log.info(
+        "shard delivered",
+        room=shard.room_pass.room,
+        limit=shard.limit,
+        results=dict(report.results),
+        pruned=len(report.pruned),
+    )
+    return {"results": dict(report.results), "pruned": len(report.pruned)}
