@@ -263,8 +263,9 @@ class ChatService:
             return self._leave(record, frame["room"])
         if action == "getPresence":
             self._check(record, "getPresence", frame["room"])
-            users = self._store.users(frame["room"], now=self._clock())
-            return [self._reply(record, {"action": "presenceList", "room": frame["room"], "users": users})]
+            limit = frame.get("limit", self._settings.presence_page_size)
+            page = self._presence_page(frame["room"], after=frame.get("after"), limit=limit)
+            return [self._reply(record, {"action": "presenceList", "room": frame["room"], **page})]
         if action == "getHistory":
             self._check(record, "getHistory", frame["room"])
             return [self._reply(record, self._history(frame))]
@@ -412,13 +413,12 @@ class ChatService:
                 raise Forbidden(f"you are banned from {room!r}") from None
             raise NotFound(f"no room {room!r}") from None
         if added and self._store.count_user(room, record.user_id, +1, ttl=record.ttl) == 1:
-            presence = {"action": "presence", "room": room, "user_id": record.user_id, "event": "join"}
-            deliveries.append(ToRoom(room, presence, exclude=frozenset({record.connection_id})))
+            deliveries += self._announce(room, record.user_id, "join", exclude=record.connection_id)
         if announce_to_self:
             joined: ServerFrame = {
                 "action": "joined",
                 "room": room,
-                "users": self._store.users(room, now=self._clock()),
+                **self._presence_page(room, after=None, limit=self._settings.presence_page_size),
                 "visibility": info.visibility,
             }
             role = "member" if standing.role == "invited" else standing.role
@@ -446,9 +446,45 @@ class ChatService:
         )
         if remaining > 0:
             return True, []
-        return True, [
-            ToRoom(room, {"action": "presence", "room": room, "user_id": member.user_id, "event": "leave"})
-        ]
+        return True, self._announce(room, member.user_id, "leave")
+
+    # --- presence ------------------------------------------------------------------------
+
+    def _announce(self, room: str, user_id: str, event: str, *, exclude: str | None = None) -> list[Delivery]:
+        """A user's first arrival or last departure, announced at a cost independent of the room's size.
+
+        Up to ``presence_threshold`` online users each join and leave goes to the room (``live``).
+        Above it nothing is announced per user (``on_demand``: clients ask ``getPresence``, paged,
+        with ``count``), so filling a room of N people costs O(N) posts, not O(N²); only crossing
+        the threshold is announced, once, with ``presenceMode``.
+        """
+        online = self._store.adjust_online(room, +1 if event == "join" else -1)
+        threshold = self._settings.presence_threshold
+        others = frozenset({exclude}) if exclude else frozenset()
+        was = online - 1 if event == "join" else online + 1
+        if max(online, was) <= threshold:
+            frame = {"action": "presence", "room": room, "user_id": user_id, "event": event}
+            return [ToRoom(room, frame, exclude=others)]
+        if min(online, was) == threshold:
+            mode = self._mode(online)
+            return [
+                ToRoom(
+                    room,
+                    {"action": "presenceMode", "room": room, "mode": mode, "count": online},
+                    exclude=others,
+                )
+            ]
+        return []
+
+    def _mode(self, online: int) -> str:
+        return "live" if online <= self._settings.presence_threshold else "on_demand"
+
+    def _presence_page(self, room: str, *, after: str | None, limit: int) -> dict[str, Any]:
+        """A page of who is online, how many are in all, and how presence is kept up to date."""
+        users, next_cursor = self._store.users_page(room, now=self._clock(), after=after, limit=limit)
+        online = self._store.online(room)
+        count = len(users) if next_cursor is None and after is None else max(online, len(users))
+        return {"users": users, "count": count, "mode": self._mode(online), "next_cursor": next_cursor}
 
     # --- reading -----------------------------------------------------------------------
 
@@ -502,6 +538,10 @@ class ChatService:
             record.connection_id, now=self._clock(), interval_s=self._settings.typing_interval_s
         ):
             return []  # relayed at most once per interval; extra typing events are dropped quietly
+        if self._store.online(room) > self._settings.presence_threshold and not self._store.claim_room_typing(
+            room, now=self._clock(), interval_s=self._settings.typing_interval_s
+        ):
+            return []  # a large room relays one typing event per interval, whoever types
         try:
             self._spend(record, "typing")
         except RateLimited:

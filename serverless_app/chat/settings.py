@@ -41,6 +41,9 @@ class Settings:
     typing_interval_s: float = 1.0
     """At most one typing event per connection per this many seconds is relayed."""
     history_default_limit: int = 50
+    presence_threshold: int = 100
+    """Up to this many online users a room announces every join and leave; above, presence is on demand."""
+    presence_page_size: int = 100
     fanout_concurrency: int = 32
     fanout_page_size: int = 200
     """Members read per Query page of a fan-out; at most two pages' posts are in flight."""
@@ -65,6 +68,7 @@ class Settings:
             * 86400,
             connection_ttl_s=int(env.get(EnvVar.CONNECTION_TTL_SECONDS, CONNECTION_TTL_SECONDS)),
             auth_mode=env.get(EnvVar.AUTH_MODE, "token"),
+            presence_threshold=int(env.get(EnvVar.PRESENCE_THRESHOLD, cls.presence_threshold)),
             max_connections_per_user=int(
                 env.get(EnvVar.MAX_CONNECTIONS_PER_USER, cls.max_connections_per_user)
             ),

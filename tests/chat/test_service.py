@@ -86,7 +86,15 @@ def test_sending_to_a_room_not_joined_joins_it_first(service: ChatService) -> No
     service.connect("c1", ALICE, ["general"])
     deliveries = send(service, "c1", room="random")
     assert frames(deliveries, "joined") == [
-        {"action": "joined", "room": "random", "users": ["alice"], "visibility": "public"}
+        {
+            "action": "joined",
+            "room": "random",
+            "users": ["alice"],
+            "count": 1,
+            "mode": "live",
+            "next_cursor": None,
+            "visibility": "public",
+        }
     ]
     assert service.recipients(ToRoom("random", {})) == ["c1"]
 
@@ -166,7 +174,14 @@ def test_presence_lists_distinct_users(service: ChatService) -> None:
     service.connect("c2", ALICE, ["general"])
     service.connect("c3", BOB, ["general"])
     [answer] = service.handle("c3", {"action": "getPresence", "room": "general"}, request_id="r")
-    assert answer.frame == {"action": "presenceList", "room": "general", "users": ["alice", "bob"]}
+    assert answer.frame == {
+        "action": "presenceList",
+        "room": "general",
+        "users": ["alice", "bob"],
+        "count": 2,
+        "mode": "live",
+        "next_cursor": None,
+    }
 
 
 def test_history_after_a_cursor_returns_exactly_the_missed_messages(

@@ -23,6 +23,7 @@ USER_PREFIX = "user#"
 ROLE_PREFIX = "role#"
 BAN_PREFIX = "ban#"
 META = "meta"
+STATS = "stats"
 PUBLIC_LISTING = "public"
 _USER_ROOMS_INDEX, _PUBLIC_ROOMS_INDEX = (index.name for index in ROOMS_TABLE.indexes)
 
@@ -148,6 +149,80 @@ class RoomStore(TableAccess):
             if next_key is None:
                 return
             request["ExclusiveStartKey"] = next_key
+
+    def adjust_online(self, room: str, delta: int) -> int:
+        """Add ``delta`` to the room's count of distinct online users; return the new count.
+
+        Kept beside the per-user counts so deciding how to announce presence is O(1) whatever
+        the room's size. It is a tally of first arrivals and last departures, never below zero
+        as read.
+        """
+        with storage():
+            response = self._client.update_item(
+                TableName=self._rooms,
+                Key=to_item({"room": room, "sk": STATS}),
+                UpdateExpression="ADD #online :delta",
+                ExpressionAttributeNames={"#online": "online"},
+                ExpressionAttributeValues=to_item({":delta": delta}),
+                ReturnValues="UPDATED_NEW",
+            )
+        return max(0, int(from_item(response["Attributes"])["online"]))
+
+    def online(self, room: str) -> int:
+        with storage():
+            response = self._client.get_item(
+                TableName=self._rooms, Key=to_item({"room": room, "sk": STATS}), ConsistentRead=True
+            )
+        return max(0, int(from_item(response.get("Item", {})).get("online", 0)))
+
+    def users_page(
+        self, room: str, *, now: float, after: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
+        """Up to ``limit`` distinct online users after ``after``, sorted, and the cursor to go on from."""
+        request: dict[str, Any] = {
+            "TableName": self._rooms,
+            "KeyConditionExpression": "#room = :room AND begins_with(#sk, :prefix)",
+            "FilterExpression": "#ttl > :now AND #n > :zero",
+            "ProjectionExpression": "#user",
+            "ExpressionAttributeNames": {
+                "#room": "room",
+                "#sk": "sk",
+                "#ttl": "ttl",
+                "#n": "connections",
+                "#user": "user_id",
+            },
+            "ExpressionAttributeValues": to_item(
+                {":room": room, ":prefix": USER_PREFIX, ":now": int(now), ":zero": 0}
+            ),
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = to_item({"room": room, "sk": USER_PREFIX + after})
+        users: list[str] = []
+        with storage():
+            while len(users) <= limit:
+                response = self._client.query(**request)
+                users += [str(from_item(item)["user_id"]) for item in response["Items"]]
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        page = users[:limit]
+        return page, (page[-1] if len(users) > limit else None)
+
+    def claim_room_typing(self, room: str, *, now: float, interval_s: float) -> bool:
+        """True if a typing event may be relayed in this room now (a large room relays one per interval)."""
+        try:
+            self._conditional_update(
+                self._rooms,
+                {"room": room, "sk": STATS},
+                "SET #typing = :now",
+                "attribute_not_exists(#typing) OR #typing <= :since",
+                {"#typing": "typing_at_ms"},
+                to_item({":now": round(now * 1000), ":since": round((now - interval_s) * 1000)}),
+            )
+        except Conflict:
+            return False
+        return True
 
     def users(self, room: str, *, now: float) -> list[str]:
         """Distinct users with at least one live connection in the room, sorted."""
