@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from serverless_app.clients.session import (
+    ON_DEMAND,
     Acked,
     ChatMessage,
     Connected,
@@ -30,6 +31,7 @@ from serverless_app.clients.session import (
     Pending,
     PresenceChanged,
     PresenceListed,
+    PresenceModeChanged,
     Recovered,
     RoomsListed,
     RoomUpdated,
@@ -176,11 +178,25 @@ class Renderer:
                 + Text(f"{arrow} {event.user_id} {verb}", style="yellow")
             )
         elif isinstance(event, PresenceListed):
+            if event.refresh:
+                return  # fetched by the session after a PresenceModeChanged, which was shown
+            count = event.count if event.count is not None else len(event.users)
+            title = f"online ({count}), continued: " if event.continued else f"online ({count}): "
+            names = ", ".join(event.users) or ("no more" if event.continued else "nobody")
             self._print(
                 self._stamp()
                 + Text(f"{self.label(event.room)} ", style="cyan")
-                + Text(f"online ({len(event.users)}): ", style="yellow")
-                + Text(", ".join(event.users) or "nobody")
+                + Text(title, style="yellow")
+                + Text(names)
+                + Text(" … /who more" if event.more else "", style="dim")
+            )
+        elif isinstance(event, PresenceModeChanged):
+            if event.mode == ON_DEMAND:
+                what = f"{event.count} online: joins and leaves are no longer announced (/who lists who is online)"
+            else:
+                what = f"{event.count} online: joins and leaves are announced again"
+            self._print(
+                self._stamp() + Text(f"{self.label(event.room)} ", style="cyan") + Text(what, style="yellow")
             )
         elif isinstance(event, Typing):
             key = (event.room, event.user_id)
@@ -214,10 +230,16 @@ class Renderer:
         else:
             notes = [v for v in (event.visibility, event.role) if v and v != "public"]
         note = f" ({', '.join(notes)})" if notes else ""
+        names = ", ".join(event.users) or "nobody"
+        if event.mode == ON_DEMAND or event.more:  # a large room: the first page, and how many in all
+            count = event.count if event.count is not None else len(event.users)
+            online = f" — online ({count}): {names}" + (" … /who more" if event.more else "")
+        else:
+            online = f" — online: {names}"
         self._print(
             self._stamp()
             + Text(f"joined {self.label(event.room)}{note}", style="bold cyan")
-            + Text(f" — online: {', '.join(event.users) or 'nobody'}", style="cyan")
+            + Text(online, style="cyan")
         )
 
     def _room_updated(self, event: RoomUpdated) -> None:

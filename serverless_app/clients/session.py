@@ -46,6 +46,7 @@ __all__ = [
     "Pending",
     "PresenceChanged",
     "PresenceListed",
+    "PresenceModeChanged",
     "Recovered",
     "Reply",
     "RoomInfo",
@@ -77,6 +78,10 @@ SEEN_PER_ROOM = 10_000
 """Message ids remembered per room for de-duplication (oldest forgotten first)."""
 LIST_PAGE = 50
 """Page size of ``listRooms`` requests."""
+PRESENCE_PAGE = 50
+"""Users per ``getPresence`` page (``/who``, ``/who more``)."""
+LIVE, ON_DEMAND = "live", "on_demand"
+"""How a room's presence is kept up to date (docs/protocol.md, "Presence in large rooms")."""
 REPLAY_WINDOW_S = 30.0
 """Unanswered requests this recent are sent again after a reconnect forced by the server
 (``token_expired``, ``unknown_connection``): the refused frame was not applied."""
@@ -210,6 +215,34 @@ class RoomState:
     """The user's standing: ``owner``, ``admin``, ``member`` (None in an ownerless public room)."""
     peer: str | None = None
     """The other user of a direct room."""
+    presence_mode: str = LIVE
+    """``live``: ``presence`` events keep :attr:`users` up to date; ``on_demand``: the room is
+    too large for that, :attr:`users` holds the pages fetched so far and :attr:`online` the
+    server's count."""
+    online: int = 0
+    """How many users are online in the room (the server's ``count``)."""
+    users: set[str] = field(default_factory=set)
+    """Who is online, as far as the pages fetched so far (and, while live, presence events) tell."""
+    presence_cursor: str | None = None
+    """Where the next page of who is online starts (``after``), None after the last page."""
+
+    def set_presence(
+        self,
+        users: Iterable[str],
+        count: int | None,
+        mode: str | None,
+        next_cursor: str | None,
+        *,
+        first: bool,
+    ) -> None:
+        """Apply a page of who is online: the first one replaces what was known, the next ones add."""
+        if first:
+            self.users = set(users)
+        else:
+            self.users.update(users)
+        self.online = max(count if count is not None else 0, len(self.users))
+        self.presence_mode = mode or self.presence_mode
+        self.presence_cursor = next_cursor
 
     def remember(self, message: ChatMessage) -> bool:
         """Record a message; False if its id was already seen."""
@@ -271,11 +304,18 @@ class Recovered:
 
 @dataclass(frozen=True)
 class Joined:
+    """This connection joined ``room``: ``users`` is the first page of who is online, ``count``
+    how many are in all (None from a server that does not say), ``more`` whether a next page
+    exists (``/who more``), ``mode`` ``live`` or ``on_demand``."""
+
     room: str
     users: tuple[str, ...]
     visibility: str | None = None
     role: str | None = None
     peer: str | None = None
+    count: int | None = None
+    mode: str | None = None
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -336,8 +376,29 @@ class PresenceChanged:
 
 @dataclass(frozen=True)
 class PresenceListed:
+    """A page of who is online in ``room`` (``continued``: a next page, after ``/who more``).
+
+    ``count`` is how many are online in all, ``more`` whether another page follows, ``mode``
+    ``live`` or ``on_demand``; ``refresh`` marks the first page fetched by the session itself
+    after a :class:`PresenceModeChanged` (to keep its list right, not asked by the user)."""
+
     room: str
     users: tuple[str, ...]
+    count: int | None = None
+    mode: str | None = None
+    more: bool = False
+    continued: bool = False
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class PresenceModeChanged:
+    """``room`` crossed the presence threshold: ``on_demand`` (joins and leaves are no longer
+    announced, ask ``/who``) or ``live`` again; ``count`` users are online."""
+
+    room: str
+    mode: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -373,6 +434,7 @@ Event = (
     | RoomsListed
     | PresenceChanged
     | PresenceListed
+    | PresenceModeChanged
     | Typing
     | ServerError
     | Unrecognised
@@ -408,8 +470,11 @@ class ChatSession:
         send_user_id: bool = True,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        presence_page: int = PRESENCE_PAGE,
     ) -> None:
         self.user_id = user_id
+        self.presence_page = max(1, min(100, presence_page))
+        """Users per ``getPresence`` page (the protocol allows 1–100)."""
         self.send_user_id = send_user_id
         self.connection_id: str | None = None
         self._clock = clock
@@ -436,6 +501,8 @@ class ChatSession:
         """The rooms named in the last connect URL: those the welcome leaves out were refused."""
         self._announced: dict[tuple[str, str], float] = {}
         """(room, change) just told by one of two frames saying the same (left + roomUpdated), and when."""
+        self._refreshes: list[dict[str, Any]] = []
+        """getPresence frames the session sent on its own (after presenceMode), by identity."""
 
     # -- intents -> frames -------------------------------------------------------------------
 
@@ -453,7 +520,22 @@ class ChatSession:
         return self._track(("left", room), {"action": "leaveRoom", "room": room})
 
     def presence(self, room: str) -> dict[str, Any]:
-        return self._track(("presenceList", room), {"action": "getPresence", "room": room})
+        """A getPresence frame for the first page of who is online (``/who``)."""
+        frame = {"action": "getPresence", "room": room, "limit": self.presence_page}
+        return self._track(("presenceList", room), frame)
+
+    def presence_more(self, room: str) -> dict[str, Any] | None:
+        """A getPresence frame for the next page (``/who more``); None when the last page was shown."""
+        state = self.rooms.get(room)
+        if state is None or state.presence_cursor is None:
+            return None
+        frame = {
+            "action": "getPresence",
+            "room": room,
+            "limit": self.presence_page,
+            "after": state.presence_cursor,
+        }
+        return self._track(("presenceList", room), frame)
 
     def create(self, room: str, visibility: str = "private") -> dict[str, Any]:
         """A createRoom frame (``private`` or ``public``); the room becomes active once ``joined`` arrives."""
@@ -714,7 +796,12 @@ class ChatSession:
         state.visibility, state.role, state.peer = visibility or state.visibility, role, peer
         if asked:
             self.active_room = room
-        return Reply([Joined(room, users, visibility, role, peer)], send)
+        count = _count(frame)
+        mode = _optional(frame, "mode")
+        next_cursor = _optional(frame, "next_cursor")
+        state.set_presence(users, count, mode, next_cursor, first=True)
+        joined = Joined(room, users, visibility, role, peer, count, mode, more=next_cursor is not None)
+        return Reply([joined], send)
 
     def _on_left(self, frame: dict[str, Any]) -> Reply:
         """Left, kicked or banned: the room is forgotten (a reconnect does not ask for it again)."""
@@ -786,10 +873,48 @@ class ChatSession:
         return Reply([RoomsListed(tuple(listing), frozenset(self.rooms), self.active_room)])
 
     def _on_presence(self, frame: dict[str, Any]) -> Reply:
-        return Reply([PresenceChanged(str(frame["room"]), str(frame["user_id"]), str(frame["event"]))])
+        room, user_id, event = str(frame["room"]), str(frame["user_id"]), str(frame["event"])
+        state = self.rooms.get(room)
+        if state is not None:
+            # Sent while the room is live; one overtaken by a presenceMode is still true news.
+            if event == "join" and user_id not in state.users:
+                state.users.add(user_id)
+                state.online += 1
+            elif event == "leave" and (user_id in state.users or state.presence_cursor is not None):
+                state.users.discard(user_id)  # or one of a page not fetched yet
+                state.online = max(0, state.online - 1)
+            state.online = max(state.online, len(state.users))
+        return Reply([PresenceChanged(room, user_id, event)])
 
     def _on_presenceList(self, frame: dict[str, Any]) -> Reply:
-        return Reply([PresenceListed(str(frame["room"]), tuple(str(u) for u in frame["users"]))])
+        room = str(frame["room"])
+        users = tuple(str(u) for u in frame["users"])
+        asked = next((f for k, _, f in self._outstanding if k == ("presenceList", room)), None)
+        asked = asked or next((f for k, f in self._replay if k == ("presenceList", room)), None)
+        continued = asked is not None and "after" in asked
+        refresh = asked is not None and any(asked is f for f in self._refreshes)
+        self._refreshes = [f for f in self._refreshes if f is not asked]
+        self._answered(("presenceList", room))
+        count, mode, next_cursor = _count(frame), _optional(frame, "mode"), _optional(frame, "next_cursor")
+        state = self.rooms.get(room)
+        if state is not None:
+            state.set_presence(users, count, mode, next_cursor, first=not continued)
+        listed = PresenceListed(room, users, count, mode, next_cursor is not None, continued, refresh)
+        return Reply([listed])
+
+    def _on_presenceMode(self, frame: dict[str, Any]) -> Reply:
+        """The room crossed the threshold: note the mode and count, and fetch the first page again
+        (an ``on_demand`` room's list is no longer kept up to date; a ``live`` one is from now on)."""
+        room, mode, count = str(frame["room"]), str(frame["mode"]), int(frame["count"])
+        if mode not in (LIVE, ON_DEMAND):
+            raise ValueError(mode)
+        state = self.rooms.get(room)
+        if state is None:
+            return Reply([PresenceModeChanged(room, mode, count)])
+        state.presence_mode, state.online = mode, count
+        refresh = self.presence(room)
+        self._refreshes = [*self._refreshes[-20:], refresh]
+        return Reply([PresenceModeChanged(room, mode, count)], [refresh])
 
     def _on_typing(self, frame: dict[str, Any]) -> Reply:
         if frame.get("user_id") == self.user_id:
@@ -912,6 +1037,11 @@ class ChatSession:
 
 _ANSWERS_CODE = {"room_exists": ("createRoom",), "invalid_cursor": ("getHistory", "listRooms")}
 """Error codes only some requests can get: an error is matched to the oldest such request."""
+
+
+def _count(frame: Mapping[str, Any]) -> int | None:
+    value = frame.get("count")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _optional(frame: Mapping[str, Any], key: str) -> str | None:

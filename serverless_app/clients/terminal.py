@@ -30,6 +30,7 @@ from serverless_app.clients.render import Renderer
 from serverless_app.clients.secrets_source import resolve_secret, secret_options
 from serverless_app.clients.session import (
     DIRECT_PREFIX,
+    PRESENCE_PAGE,
     RECONNECT_FRESH_TOKEN,
     ChatSession,
     ServerError,
@@ -47,7 +48,8 @@ commands:
   /leave [ROOM]                  leave a room (default: the active one)
   /room ROOM                     send to ROOM from now on
   /rooms                         list your rooms and the public ones, with visibility and your role
-  /who [ROOM]                    who is online
+  /who [ROOM]                    how many are online, and the first page of who
+  /who more [ROOM]               the next page of who is online
   /history [N]                   the last N messages of the active room (default 20, at most 100)
   /create NAME [private|public]  create a room you own (default private) and join it
   /invite USER [ROOM]            let USER into a private room (default ROOM: the active one)
@@ -312,7 +314,9 @@ class TerminalClient:
             renderer.info(HELP)
         elif name == "rooms":
             await self._request(session.list_rooms())
-        elif name in ("join", "leave", "room", "who", "history"):
+        elif name == "who":
+            await self._who(argument)
+        elif name in ("join", "leave", "room", "history"):
             await self._room_command(name, argument)
         elif name == "create":
             await self._create(argument)
@@ -340,7 +344,7 @@ class TerminalClient:
                 return
             await self._request(session.history(room, limit))
             return
-        room = self._room_argument(name, argument, default=name in ("leave", "who"))
+        room = self._room_argument(name, argument, default=name == "leave")
         if room is None:
             return
         label = session.label(room)
@@ -361,8 +365,28 @@ class TerminalClient:
             else:
                 session.active_room = room
                 renderer.info(f"now sending to {label}")
-        else:
-            await self._request(session.presence(room))
+
+    async def _who(self, argument: str) -> None:
+        """``/who [ROOM]``: the count and first page; ``/who more [ROOM]``: the next page."""
+        word, _, rest = argument.partition(" ")
+        more = word.lower() == "more"
+        room = self._room_argument("who", rest.strip() if more else argument, default=True)
+        if room is None:
+            return
+        if not more:
+            await self._request(self.session.presence(room))
+            return
+        state = self.session.rooms.get(room)
+        if state is None:
+            self.renderer.error(f"you are not in {self.session.label(room)}: /join {room}")
+            return
+        frame = self.session.presence_more(room)
+        if frame is None:
+            self.renderer.info(
+                f"{self.session.label(room)}: no more — all {state.online} online were listed (/who)"
+            )
+            return
+        await self._request(frame)
 
     def _room_argument(self, name: str, argument: str, *, default: bool) -> str | None:
         """The room named by ``argument`` (``#room``, ``room``, ``@user``), or the active one when
@@ -503,6 +527,13 @@ def _body(error: InvalidStatus) -> str:
 @click.option(
     "--ttl", default="1h", show_default=True, help="Lifetime of tokens minted with a secret option."
 )
+@click.option(
+    "--who-page",
+    type=click.IntRange(1, 100),
+    default=PRESENCE_PAGE,
+    show_default=True,
+    help="Users per /who page (/who more shows the next).",
+)
 @secret_options
 def chat(
     url: str,
@@ -510,6 +541,7 @@ def chat(
     rooms: tuple[str, ...],
     token: str | None,
     ttl: str,
+    who_page: int,
     secret: str | None,
     secret_file: Path | None,
     secret_arn: str | None,
@@ -534,7 +566,9 @@ def chat(
     key = None if token else resolve_secret(secret, secret_file, secret_arn, default_local=False)
     if user is not None and not valid_user_id(user):
         raise click.BadParameter(f"{user!r} is not a valid user id", param_hint="--user")
-    session = ChatSession(user or "me", [room.lstrip("#") for room in rooms] or ["general"])
+    session = ChatSession(
+        user or "me", [room.lstrip("#") for room in rooms] or ["general"], presence_page=who_page
+    )
     credentials = Credentials(url=url, user_id=user, token=token, secret=key, ttl_s=ttl_s)
     renderer = Renderer(user, label=session.label)
     renderer.info(f"connecting to {url} … (/help for commands)")
