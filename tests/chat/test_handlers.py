@@ -528,3 +528,23 @@ def test_a_welcome_that_cannot_be_scheduled_does_not_refuse_the_connection(
         ) == {"statusCode": 200}
     finally:
         container.lambda_client.cache_clear()
+
+
+def test_a_refusal_names_the_action_room_and_client_msg_id_it_refuses(
+    lambda_env: ConnectionsDouble, make_event: Event
+) -> None:
+    """A client with several requests in flight can tell which one an error answers."""
+    carol = connect_as(make_event, "carol")
+    say(make_event, carol, {"action": "getHistory", "room": "elsewhere"})
+    say(
+        make_event,
+        carol,
+        {"action": "sendMessage", "room": "general", "user_id": "x", "message": "m", "client_msg_id": "k1"},
+    )
+    errors = [f for f in lambda_env.received(carol) if f["action"] == "error"]
+    for error in errors:
+        validate_server_frame(error)
+    assert [(e["refused_action"], e.get("room"), e.get("client_msg_id")) for e in errors] == [
+        ("getHistory", "elsewhere", None),
+        ("sendMessage", "general", "k1"),
+    ]
