@@ -13,6 +13,7 @@ const MAX_ROOMS = 20;
 const HISTORY_PAGE = 50;
 const RECOVERY_PAGE = 100;
 const LIST_PAGE = 100;
+const PRESENCE_PAGE = 50; // users per getPresence page ("show more"); ?presence_page=N (1–100) overrides
 const RECOVERY_OVERLAP_MS = 30_000; // messages may be stored slightly out of timestamp order
 const ZERO_ID = "0".repeat(32);
 const EPOCH_CURSOR = `1970-01-01T00:00:00.000000Z#${ZERO_ID}`;
@@ -47,6 +48,7 @@ const ui = {
   scroller: $("scroller"), loadOlder: $("load-older"), messages: $("messages"),
   typing: $("typing"), composer: $("composer"), input: $("message-input"), send: $("send"),
   presence: $("presence"), presenceCount: $("presence-count"),
+  presenceMore: $("presence-more"), presenceRefresh: $("presence-refresh"),
   elsewhere: $("elsewhere"), elsewhereTitle: $("elsewhere-title"), toast: $("toast"),
 };
 
@@ -87,6 +89,7 @@ const state = {
   },
   lastTypingSent: 0,
   toastTimer: null,
+  presencePage: PRESENCE_PAGE,
 };
 
 // --- rooms and messages ----------------------------------------------------------------
@@ -97,7 +100,13 @@ function newRoom(name) {
     items: [], // [{cursor, id, el}] sorted by cursor
     ids: new Set(),
     pending: new Map(), // client_msg_id -> <li>
+    // Who is online (docs/protocol.md, "Presence in large rooms"). A `live` room announces every
+    // join and leave: the set is kept up to date. An `on_demand` one (too many online) announces
+    // nothing per user: the set holds the pages fetched so far, the count is the server's.
     presence: new Set(),
+    presenceCount: 0,
+    presenceMode: "live",
+    presenceCursor: null, // next_cursor of the last page: "show more" asks getPresence after it
     typing: new Map(), // user -> timeout id
     unread: 0,
     historyLoaded: false,
@@ -258,7 +267,45 @@ function syncRoom(room, { presence = true } = {}) {
   if (newest) request({ action: "getHistory", room: room.name, limit: RECOVERY_PAGE, after: overlapCursor(newest) }, key("after"));
   else if (room.historyLoaded) request({ action: "getHistory", room: room.name, limit: RECOVERY_PAGE, after: EPOCH_CURSOR }, key("after"));
   else request({ action: "getHistory", room: room.name, limit: HISTORY_PAGE }, key("before"));
-  if (presence) request({ action: "getPresence", room: room.name }, `presence:${room.name}`);
+  if (presence) refreshPresence(room);
+}
+
+// --- presence ---------------------------------------------------------------------------
+
+/** Ask for the first page of who is online again (it replaces the list when it comes). */
+function refreshPresence(room) {
+  request({ action: "getPresence", room: room.name, limit: state.presencePage }, `presence:${room.name}`);
+}
+
+/** Ask for the page after the last one fetched ("show more"). */
+function morePresence(room) {
+  if (!room.presenceCursor) return;
+  const frame = { action: "getPresence", room: room.name, limit: state.presencePage, after: room.presenceCursor };
+  request(frame, `presence:${room.name}:more`);
+}
+
+/** Apply a page of who is online (`joined` or `presenceList`): the first replaces, the next ones add. */
+function applyPresencePage(room, frame, { first }) {
+  const users = Array.isArray(frame.users) ? frame.users : [];
+  if (first) room.presence = new Set(users);
+  else for (const user of users) room.presence.add(user);
+  if (frame.mode === "live" || frame.mode === "on_demand") room.presenceMode = frame.mode;
+  room.presenceCursor = typeof frame.next_cursor === "string" ? frame.next_cursor : null;
+  room.presenceCount = Math.max(Number.isInteger(frame.count) ? frame.count : 0, room.presence.size);
+}
+
+/** A `presence` event (sent while the room is live; one overtaken by presenceMode is still news). */
+function applyPresenceEvent(room, user, event) {
+  if (event === "join") {
+    if (!room.presence.has(user)) room.presenceCount += 1;
+    room.presence.add(user);
+  } else {
+    // Someone not listed may be on a page not fetched yet; otherwise they are already gone.
+    if (room.presence.has(user) || room.presenceCursor) room.presenceCount = Math.max(0, room.presenceCount - 1);
+    room.presence.delete(user);
+    stopTyping(room, user);
+  }
+  room.presenceCount = Math.max(room.presenceCount, room.presence.size);
 }
 
 // --- typing -----------------------------------------------------------------------------
@@ -483,7 +530,9 @@ function renderPresence() {
   const { visibility, role } = room ? info(room.name) : {};
   const canInvite = visibility === "private" && MODERATOR_ROLES.has(role);
   ui.presence.replaceChildren(...here.map((user) => personItem(user, `presence-${user}`, { canInvite: false })));
-  ui.presenceCount.textContent = here.length ? String(here.length) : "";
+  ui.presenceCount.textContent = room ? `${room.presenceCount} online` : "";
+  ui.presenceMore.hidden = !room?.presenceCursor;
+  ui.presenceRefresh.hidden = room?.presenceMode !== "on_demand";
   const elsewhere = new Set();
   for (const other of state.rooms.values()) {
     if (other === room) continue;
@@ -755,7 +804,7 @@ const CODE_ACTIONS = {
   not_found: ["joinRoom", "invite", "openDirect", "createRoom", "getHistory", "getPresence"],
   forbidden: ["joinRoom", "invite", "createRoom", "openDirect", "getHistory", "getPresence", "listRooms"],
   room_exists: ["createRoom"],
-  invalid_field: ["createRoom", "invite", "openDirect", "joinRoom", "listRooms", "getHistory"],
+  invalid_field: ["createRoom", "invite", "openDirect", "joinRoom", "listRooms", "getHistory", "getPresence"],
   unknown_action: ["listRooms", "createRoom", "invite", "openDirect"], // a server older than this client
 };
 
@@ -854,19 +903,31 @@ function onFrame(data) {
     case "joined":
       onJoined(frame);
       break;
-    case "presenceList":
-      answered(`presence:${frame.room}`);
+    case "presenceList": {
+      // The answer does not say which request it answers: the older of a first page and a "more".
+      const firstKey = `presence:${frame.room}`;
+      const moreKey = `${firstKey}:more`;
+      const first = state.control.awaiting.get(firstKey);
+      const more = state.control.awaiting.get(moreKey);
+      const continued = Boolean(more && (!first || more.sentAt <= first.sentAt));
+      answered(continued ? moreKey : firstKey);
       if (!room) break;
-      room.presence = new Set(frame.users);
+      applyPresencePage(room, frame, { first: !continued });
       renderPresence();
       break;
+    }
     case "presence":
       if (!room) break;
-      if (frame.event === "join") room.presence.add(frame.user_id);
-      else {
-        room.presence.delete(frame.user_id);
-        stopTyping(room, frame.user_id);
-      }
+      applyPresenceEvent(room, frame.user_id, frame.event);
+      renderPresence();
+      break;
+    case "presenceMode":
+      // The room crossed the threshold: on_demand (no more joins and leaves) or live again.
+      // Either way the list is fetched afresh, and the count is the server's until it comes.
+      if (!room) break;
+      if (frame.mode === "live" || frame.mode === "on_demand") room.presenceMode = frame.mode;
+      if (Number.isInteger(frame.count)) room.presenceCount = frame.count;
+      refreshPresence(room);
       renderPresence();
       break;
     case "typing":
@@ -929,7 +990,7 @@ function onJoined(frame) {
   state.invitations.delete(name);
   state.removals.delete(name);
   room.joined = true;
-  room.presence = new Set(frame.users);
+  applyPresencePage(room, frame, { first: true });
   syncRoom(room, { presence: false });
   renderNotices();
   if (created || opened || (asked && state.active === name) || !state.active) activate(name);
@@ -1258,6 +1319,8 @@ function signOut() {
 function init() {
   const query = new URLSearchParams(location.search);
   const queryEndpoint = query.get("endpoint");
+  const presencePage = Number(query.get("presence_page"));
+  if (Number.isInteger(presencePage) && presencePage >= 1 && presencePage <= 100) state.presencePage = presencePage;
   ui.loginUser.value = localStorage.getItem(LAST_USER_KEY) ?? "";
   ui.loginEndpoint.value = queryEndpoint ?? defaultEndpoint();
   if (queryEndpoint && !checkEndpoint(queryEndpoint).ok) ui.loginError.textContent = checkEndpoint(queryEndpoint).reason;
@@ -1309,6 +1372,14 @@ function init() {
     if (room?.olderCursor) {
       request({ action: "getHistory", room: room.name, limit: HISTORY_PAGE, before: room.olderCursor }, `history:${room.name}:before`);
     }
+  });
+  ui.presenceMore.addEventListener("click", () => {
+    const room = state.rooms.get(state.active);
+    if (room) morePresence(room);
+  });
+  ui.presenceRefresh.addEventListener("click", () => {
+    const room = state.rooms.get(state.active);
+    if (room) refreshPresence(room);
   });
   ui.reconnectNow.addEventListener("click", () => connect());
   ui.signOut.addEventListener("click", signOut);

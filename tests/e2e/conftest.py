@@ -80,8 +80,9 @@ class ChatPage:
         """Messages the server has stored (acknowledged or received)."""
         return self.page.locator("[data-testid=messages] > :not(.pending)")
 
-    def sign_in(self, base_url: str, room: str) -> None:
-        self.page.goto(f"{base_url}/?rooms={room}")
+    def sign_in(self, base_url: str, room: str, query: str = "") -> None:
+        """Open ``base_url`` with ``?rooms=room`` (and ``query``, e.g. ``&presence_page=2``) and sign in."""
+        self.page.goto(f"{base_url}/?rooms={room}{query}")
         self.hook("login-user").fill(self.user)
         self.hook("login-submit").click()
         self.expect_state("online")
@@ -137,7 +138,7 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
     """Open a fresh browser context on ``base_url``, sign ``user`` in to ``room``, wait until online.
 
     ``prepare(page)``, if given, runs before the page is loaded (e.g. to route requests);
-    ``context_options`` go to ``browser.new_context``. Every page records its WebSockets' URLs and
+    ``context_options`` go to ``browser.new_context``; ``query`` is appended to the page's URL. Every page records its WebSockets' URLs and
     received frames (``ChatPage.sockets``, ``ChatPage.frames``).
     """
     chats: list[ChatPage] = []
@@ -149,6 +150,7 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
         *,
         prepare: Callable[[Page], None] | None = None,
         context_options: dict[str, Any] | None = None,
+        query: str = "",
     ) -> ChatPage:
         context = browser.new_context(viewport={"width": 1100, "height": 700}, **(context_options or {}))
         chat = ChatPage(context.new_page(), user)
@@ -158,7 +160,7 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
         chat.page.on("pageerror", lambda error: chat.errors.append(str(error)))
         chat.page.on("dialog", lambda dialog: (chat.dialogs.append(dialog.message), dialog.dismiss()))
         chats.append(chat)
-        chat.sign_in(base_url, room)
+        chat.sign_in(base_url, room, query)
         return chat
 
     yield open_
