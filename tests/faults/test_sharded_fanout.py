@@ -113,13 +113,16 @@ def test_a_shard_that_fails_midway_is_retried_and_duplicates_only_what_it_had_po
 
 @pytest.mark.timeout(180)
 def test_a_low_account_quota_paces_the_fanout_and_loses_nothing(dynamodb_local: Any) -> None:
-    """The local @connections quota at 40 posts/s (burst 10) and the container budget at 30/s: three
+    """The local @connections quota at 40 posts/s (burst 10) and the container budget at 15/s: three
     messages to 30 members take about as long as the budget says, every member gets each exactly
     once, and the gateway answered no 429 (the budget kept the fan-out under the quota)."""
-    environment = ENVIRONMENT | {EnvVar.FANOUT_RATE_PER_S: "30", EnvVar.FANOUT_SHARD_SIZE: "1000"}
+    environment = ENVIRONMENT | {EnvVar.FANOUT_RATE_PER_S: "15", EnvVar.FANOUT_SHARD_SIZE: "1000"}
     limits = dataclasses.replace(LIMITS, connections_rate_limit=40.0, connections_burst_limit=10)
     with run_stack(
-        dynamodb_endpoint=dynamodb_local.endpoint_url, function_environment=environment, limits=limits
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        function_environment=environment,
+        limits=limits,
+        max_concurrency=2,  # 2 containers per function x 15/s stay under the 40/s quota
     ) as stack:
 
         async def scenario() -> None:
@@ -135,7 +138,7 @@ def test_a_low_account_quota_paces_the_fanout_and_loses_nothing(dynamodb_local: 
                 for client in clients:
                     await client.eventually_count("message", index + 1, timeout_s=60)
             elapsed = time.monotonic() - started
-            assert elapsed >= (3 * MEMBERS - 3 * 3) / 30 * 0.9, elapsed  # 90 posts at 30/s, bursts of 3
+            assert elapsed >= (3 * MEMBERS - 3 * 2) / 15 * 0.9, elapsed  # 90 posts at 15/s, small bursts
             await asyncio.sleep(1.0)
             assert all(sorted(c.values()) == [1, 1, 1] for c in copies(clients))
             assert stack.stats()["connections_api"]["posts"]["429"] == throttled
