@@ -34,7 +34,9 @@ import aiohttp
 from rich.console import Console
 
 from benchmarks import procfs
+from benchmarks.large_room import LargeRoomResults, measure_large_rooms
 from benchmarks.pricing import PRICES, PRICES_AS_OF, REGION, CostInputs, cost_per_million_messages
+from benchmarks.rooms import FillRun, fill_room, fill_targets, render_fills
 from serverless_app.bench.load import BenchConfig, BenchResult, run_bench
 from serverless_app.bench.report import plot_results, summary
 from serverless_app.bench.stats import percentiles
@@ -73,13 +75,14 @@ class Scenario:
         )
 
 
-# Fan-out: one room of N. Each room is one user's N connections, so joining costs one presence
-# announcement rather than N²/2 (measured separately in analysis.md); paced so messages rarely overlap.
+# Fan-out: one room of N distinct users (a user may hold at most 10 connections and send 5
+# messages/s, so one user's N tabs would be refused); seeded with one client, paced so messages
+# rarely overlap. The unseeded fill itself is measured in section 5 (``benchmarks.rooms``).
 FANOUT = [
-    Scenario("fanout-10", 10, 1, 10, 100, 20.0, users_per_room=1, seed_rooms=True, connect_rate=100.0),
-    Scenario("fanout-100", 100, 1, 10, 60, 10.0, users_per_room=1, seed_rooms=True, connect_rate=100.0),
-    Scenario("fanout-500", 500, 1, 10, 30, 3.0, users_per_room=1, seed_rooms=True, connect_rate=100.0),
-    Scenario("fanout-1000", 1000, 1, 10, 30, 2.0, users_per_room=1, seed_rooms=True, connect_rate=100.0),
+    Scenario("fanout-10", 10, 1, 10, 100, 20.0, seed_rooms=True, connect_rate=100.0),
+    Scenario("fanout-100", 100, 1, 10, 60, 10.0, seed_rooms=True, connect_rate=100.0),
+    Scenario("fanout-500", 500, 1, 10, 30, 3.0, seed_rooms=True, connect_rate=100.0),
+    Scenario("fanout-1000", 1000, 1, 10, 30, 2.0, seed_rooms=True, connect_rate=100.0),
 ]
 # Cost: rooms of 10 distinct users; total connections grow, the room does not.
 COST = [
@@ -339,6 +342,8 @@ def render(
     started_at: float,
     elapsed_s: float,
     machine: dict[str, str],
+    fills: tuple[FillRun, FillRun] | None = None,
+    large: LargeRoomResults | None = None,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -356,11 +361,38 @@ def render(
     )
     add("")
 
+    if fanout and cost:
+        lines += _issue6_sections(fanout, cost, floor_rss_per_connection)
+    if fills is not None:
+        lines += render_fills(*fills)
+    if large:
+        lines += large.markdown()
+    rows = (fill_targets(*fills) if fills is not None else []) + (large.targets() if large else [])
+    if rows:
+        add("## Targets (issue 10), as measured in this run")
+        add("")
+        add("| target | measured | verdict |")
+        add("|---|---|---|")
+        for target, measured, ok in rows:
+            add(f"| {target} | {measured} | {_verdict(ok)} |")
+        add("")
+    for note in ("model.md", "analysis.md"):
+        if (HERE / note).exists():
+            add((HERE / note).read_text().rstrip())
+            add("")
+    return "\n".join(lines)
+
+
+def _issue6_sections(
+    fanout: list[tuple[StackRun, BenchResult]], cost: list[StackRun], floor_rss_per_connection: float
+) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
     add("## 1. Fan-out: through `wschat serve` and through the floor")
     add("")
     add(
-        "One room of N members (one user's N connections, connected at 100/s with one client per room "
-        "first, so the room fills without a presence storm; see the analysis), "
+        "One room of N members (N distinct users, connected at 100/s with one client per room "
+        "first; the unseeded fill is section 5), "
         "10 senders, messages paced (rate below). *Fan-out* = send → the last member has it; "
         "*delivery* = send → each member. Floor = `benchmarks/floor_server.py`, a bare `websockets` "
         "broadcast server with the same load."
@@ -545,14 +577,13 @@ def render(
         f"| ≤ 64 KB gateway memory per idle connection | {per_connection / 1024:,.1f} KB | {_verdict(per_connection <= 64 * 1024)} |"
     )
     add("")
-    analysis = HERE / "analysis.md"
-    if analysis.exists():
-        add(analysis.read_text().rstrip())
-        add("")
-    return "\n".join(lines)
+    return lines
 
 
-async def measure(quick: bool) -> None:
+SECTIONS = ("fanout", "cost", "rooms", "large")
+
+
+async def measure(quick: bool, only: tuple[str, ...] = SECTIONS) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     started_at, clock = time.time(), time.monotonic()
     machine = procfs.machine()
@@ -560,6 +591,10 @@ async def measure(quick: bool) -> None:
     if quick:  # a smoke run of the whole suite: small rooms only
         fanout_plan = [replace(s, messages=min(s.messages, 20)) for s in FANOUT[:2]]
         cost_plan = COST[:2]
+    fanout_plan = fanout_plan if "fanout" in only else []
+    cost_plan = cost_plan if "cost" in only else []
+    fills: tuple[FillRun, FillRun] | None = None
+    large: LargeRoomResults | None = None
     fanout: list[tuple[StackRun, BenchResult]] = []
     cost: list[StackRun] = []
     floor_rss = 0.0
@@ -577,7 +612,20 @@ async def measure(quick: bool) -> None:
                 fanout.append((run, base))
             for scenario in cost_plan:
                 cost.append(await through_stack(stack, scenario))
+            if "rooms" in only:
+                n = 100 if quick else 500
+                console.rule(f"room of {n}: {n // 10} users × 10 tabs")
+                same = await fill_room(stack, clients=n, users=n // 10)
+                assert same.result is not None
+                console.print(summary(same.result))
+                console.rule(f"room of {n}: {n} distinct users, then all leave at once")
+                distinct = await fill_room(stack, clients=n, users=n, storm=True)
+                assert distinct.result is not None
+                console.print(summary(distinct.result))
+                fills = (same, distinct)
             await stack.quiet()
+    if "large" in only:
+        large = await measure_large_rooms(quick=quick, console=console)
     if not floor_rss and fanout:
         floor_rss = 0.0
     documents = {
@@ -585,18 +633,24 @@ async def measure(quick: bool) -> None:
         "started_at": started_at,
         "fanout": [{"ours": run.to_json(), "floor": base.to_json()} for run, base in fanout],
         "cost": [run.to_json() for run in cost],
+        "rooms": [run.to_json() for run in fills] if fills else [],
+        "large_rooms": large.to_json() if large else [],
     }
     (OUT / "results.json").write_text(json.dumps(documents, indent=2) + "\n")
     for run, base in fanout:
         (OUT / f"{run.scenario.name}.json").write_text(
             json.dumps({"ours": run.to_json(), "floor": base.to_json()}, indent=2)
         )
-    plot_results([run.result for run, _ in fanout], OUT / "fanout-ours.png", title="wschat serve: fan-out")
-    plot_results(
-        [base for _, base in fanout], OUT / "fanout-floor.png", title="floor: bare websockets broadcast"
-    )
-    text = render(fanout, cost, floor_rss, started_at, time.monotonic() - clock, machine)
-    target = OUT / "RESULTS.md" if quick else HERE / "RESULTS.md"
+    if fanout:
+        plot_results(
+            [run.result for run, _ in fanout], OUT / "fanout-ours.png", title="wschat serve: fan-out"
+        )
+        plot_results(
+            [base for _, base in fanout], OUT / "fanout-floor.png", title="floor: bare websockets broadcast"
+        )
+    text = render(fanout, cost, floor_rss, started_at, time.monotonic() - clock, machine, fills, large)
+    partial = quick or set(only) != set(SECTIONS)
+    target = OUT / "RESULTS.md" if partial else HERE / "RESULTS.md"
     target.write_text(text + "\n")
     console.print(f"wrote {target} and {OUT}/*.json in {(time.monotonic() - clock) / 60:.1f} min")
 
@@ -606,10 +660,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="Small rooms only; writes benchmarks/out/RESULTS.md."
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"Comma-separated sections of {','.join(SECTIONS)}; a partial run writes benchmarks/out/RESULTS.md.",
+    )
     args = parser.parse_args(argv)
+    only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the stack and the floor
-    asyncio.run(measure(args.quick))
+    asyncio.run(measure(args.quick, only))
 
 
 if __name__ == "__main__":
