@@ -228,6 +228,8 @@ class LargeRun:
     """The largest peak RSS growth (peak − RSS at the shard's start) over the shard processes."""
     shards: int = 0
     sender_done_ms: float = 0.0
+    first_launch_ms: float | None = None
+    """When the sender handed on its first shard."""
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -351,6 +353,8 @@ async def _one_run(
     run.sender_rss_base = int(sender["rss_base"])
     run.sender_rss_peak = int(sender["rss_peak"])
     run.shards = int(sender["shards"])
+    if sender["launched"]:
+        run.first_launch_ms = (min(sender["launched"]) - t0) * 1000
     growth = [int(r["rss_peak"]) - int(r["rss_base"]) for r in reports if r["role"] == "shard"]
     run.shard_rss_peak = max(growth, default=0)
     console.print(
@@ -392,13 +396,15 @@ class LargeRoomResults:
         lines.append("")
         lines.append(
             "| members | sharded | first post (ms) | last post (ms) | sender done (ms) | shards "
-            "| sender RSS growth (MiB) | largest shard RSS growth (MiB) | peak posts/s | lost / dup |"
+            "| first shard launched (ms) | sender RSS growth (MiB) | largest shard RSS growth (MiB) "
+            "| peak posts/s | lost / dup |"
         )
-        lines.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        lines.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for run in self.runs:
             lines.append(
                 f"| {run.members:,} | {'yes' if run.sharded else 'no'} | {run.first_post_ms:,.1f} "
                 f"| {run.last_post_ms:,.0f} | {run.sender_done_ms:,.0f} | {run.shards} "
+                f"| {'-' if run.first_launch_ms is None else f'{run.first_launch_ms:,.0f}'} "
                 f"| {(run.sender_rss_peak - run.sender_rss_base) / 2**20:.1f} "
                 f"| {run.shard_rss_peak / 2**20:.1f} | {run.peak_rate:,} | {run.lost} / {run.duplicated} |"
                 + (f" {'; '.join(run.errors)}" if run.errors else "")

@@ -111,7 +111,7 @@ async def fill_room(
         users_per_room=0 if users == clients else users,
         connect_rate=connect_rate,
         connect_timeout_s=60.0,
-        drain_s=20.0,
+        drain_s=60.0,
         user_prefix=f"fill{users}",
     )
     run.result = await run_bench(config, on_connected=connected, on_drained=drained)
