@@ -18,6 +18,7 @@ import fastjsonschema
 import structlog
 
 from serverless_app.chat.errors import InvalidCursor, InvalidField, InvalidFrame, InvalidJson, UnknownAction
+from serverless_app.chat.models import Role, Visibility
 
 __all__ = [
     "CLIENT_ACTIONS",
@@ -73,8 +74,6 @@ ClientAction = Literal[
     "openDirect",
     "listRooms",
 ]
-Visibility = Literal["public", "private", "direct"]
-Role = Literal["owner", "admin", "member", "invited"]
 
 
 class ClientFrame(TypedDict):
