@@ -29,12 +29,15 @@ import queue
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from rich.console import Console
+
+from serverless_app.local.dynamodb_local import create_tables, dynamodb_client, running_dynamodb_local
 
 __all__ = ["LargeRoomResults", "measure_large_rooms"]
 
@@ -373,6 +376,7 @@ async def _one_run(
 class LargeRoomResults:
     runs: list[LargeRun] = field(default_factory=list)
     load_average: str = ""
+    shard_size: int = SHARD_SIZE
 
     def to_json(self) -> list[dict[str, Any]]:
         return [run.to_json() for run in self.runs]
@@ -387,7 +391,7 @@ class LargeRoomResults:
             "`@connections` sink on 127.0.0.1 answers every POST with 200 after 20 ms; the fan-out is "
             "`delivery.deliver` in a warm process of its own with the handlers' settings "
             f"(`FANOUT_RATE_PER_S` 1,000, 32 connections, pages of 200). *Sharded*: `FANOUT_SHARD_SIZE` "
-            f"{SHARD_SIZE:,}; the sender posts the first range and launches one shard per further range, "
+            f"{self.shard_size:,}; the sender posts the first range and launches one shard per further range, "
             "each run by its own warm process (`deliver_range`, as `websocket-fanout`), all on the same "
             "2 cores. Times are from `deliver` being called. RSS growth = peak RSS during the delivery "
             "(`VmHWM`, reset just before) minus RSS just before. Peak rate = most POSTs the sink answered "
@@ -447,34 +451,58 @@ class LargeRoomResults:
         return rows
 
 
-async def measure_large_rooms(*, quick: bool, console: Console) -> LargeRoomResults:
-    from serverless_app.local.dynamodb_local import create_tables, dynamodb_client, running_dynamodb_local
-
-    sizes = QUICK_SIZES if quick else SIZES
-    out = LargeRoomResults(load_average=" ".join(Path("/proc/loadavg").read_text().split()[:3]))
+async def measure_large_rooms(
+    *,
+    quick: bool,
+    console: Console,
+    sizes: tuple[int, ...] | None = None,
+    shard_size: int = SHARD_SIZE,
+    dynamodb_endpoint: str | None = None,
+    modes: tuple[bool, ...] = (False, True),
+) -> LargeRoomResults:
+    """Every size unsharded, then every size sharded; DynamoDB Local is started unless given."""
+    sizes = sizes or (QUICK_SIZES if quick else SIZES)
+    out = LargeRoomResults(
+        load_average=" ".join(Path("/proc/loadavg").read_text().split()[:3]), shard_size=shard_size
+    )
     console.rule("simulated large rooms (DynamoDB Local + a 20 ms @connections sink)")
-    with running_dynamodb_local() as local:
-        await asyncio.to_thread(create_tables, dynamodb_client(local.endpoint_url))
-        for members in sizes:
-            started = time.monotonic()
-            await asyncio.to_thread(_write_members, local.endpoint_url, f"large-{members}", members)
-            console.print(f"  wrote {members:,} member records in {time.monotonic() - started:.1f} s")
-        sink = Sink()
-        await sink.start()
-        try:
-            env = {
-                "DYNAMODB_ENDPOINT": local.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_REGION": "us-east-1",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "FANOUT_SHARD_SIZE": str(SHARD_SIZE),
-                "FANOUT_RATE_PER_S": os.environ.get("FANOUT_RATE_PER_S", "1000"),
-                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": sink.url,
-            }
-            for sharded in (False, True):
-                for members in sizes:
-                    out.runs.append(await _one_run(sink, env, f"large-{members}", members, sharded, console))
-        finally:
-            await sink.stop()
+    with ExitStack() as stack:
+        if dynamodb_endpoint is None:
+            dynamodb_endpoint = stack.enter_context(running_dynamodb_local()).endpoint_url
+        await _simulate(out, sizes, shard_size, dynamodb_endpoint, console, modes)
     return out
+
+
+async def _simulate(
+    out: LargeRoomResults,
+    sizes: tuple[int, ...],
+    shard_size: int,
+    endpoint: str,
+    console: Console,
+    modes: tuple[bool, ...],
+) -> None:
+    room_prefix = f"large-{os.getpid()}-{int(time.time())}"
+    await asyncio.to_thread(create_tables, dynamodb_client(endpoint))
+    for members in sizes:
+        started = time.monotonic()
+        await asyncio.to_thread(_write_members, endpoint, f"{room_prefix}-{members}", members)
+        console.print(f"  wrote {members:,} member records in {time.monotonic() - started:.1f} s")
+    sink = Sink()
+    await sink.start()
+    try:
+        env = {
+            "DYNAMODB_ENDPOINT": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "FANOUT_SHARD_SIZE": str(shard_size),
+            "FANOUT_RATE_PER_S": os.environ.get("FANOUT_RATE_PER_S", "1000"),
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": sink.url,
+        }
+        for sharded in modes:
+            for members in sizes:
+                room = f"{room_prefix}-{members}"
+                out.runs.append(await _one_run(sink, env, room, members, sharded, console))
+    finally:
+        await sink.stop()
