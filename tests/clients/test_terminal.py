@@ -343,7 +343,7 @@ def test_room_commands_send_the_protocol_frames() -> None:
         {"action": "setRole", "room": "general", "user_id": "bob", "role": "member"},
         {"action": "openDirect", "user_id": "carol"},
         {"action": "listRooms", "limit": 50},
-        {"action": "getPresence", "room": dm},
+        {"action": "getPresence", "room": dm, "limit": 50},
     ]
     assert "✗" not in out
 
