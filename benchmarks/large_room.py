@@ -233,6 +233,8 @@ class LargeRun:
     sender_done_ms: float = 0.0
     first_launch_ms: float | None = None
     """When the sender handed on its first shard."""
+    last_launch_ms: float | None = None
+    """When the sender handed on its last shard (shards are launched one after the other)."""
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -358,6 +360,7 @@ async def _one_run(
     run.shards = int(sender["shards"])
     if sender["launched"]:
         run.first_launch_ms = (min(sender["launched"]) - t0) * 1000
+        run.last_launch_ms = (max(sender["launched"]) - t0) * 1000
     growth = [int(r["rss_peak"]) - int(r["rss_base"]) for r in reports if r["role"] == "shard"]
     run.shard_rss_peak = max(growth, default=0)
     console.print(
@@ -400,7 +403,7 @@ class LargeRoomResults:
         lines.append("")
         lines.append(
             "| members | sharded | first post (ms) | last post (ms) | sender done (ms) | shards "
-            "| first shard launched (ms) | sender RSS growth (MiB) | largest shard RSS growth (MiB) "
+            "| first / last shard launched (ms) | sender RSS growth (MiB) | largest shard RSS growth (MiB) "
             "| peak posts/s | lost / dup |"
         )
         lines.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -408,7 +411,7 @@ class LargeRoomResults:
             lines.append(
                 f"| {run.members:,} | {'yes' if run.sharded else 'no'} | {run.first_post_ms:,.1f} "
                 f"| {run.last_post_ms:,.0f} | {run.sender_done_ms:,.0f} | {run.shards} "
-                f"| {'-' if run.first_launch_ms is None else f'{run.first_launch_ms:,.0f}'} "
+                f"| {'-' if run.first_launch_ms is None else f'{run.first_launch_ms:,.0f} / {run.last_launch_ms or 0:,.0f}'} "
                 f"| {(run.sender_rss_peak - run.sender_rss_base) / 2**20:.1f} "
                 f"| {run.shard_rss_peak / 2**20:.1f} | {run.peak_rate:,} | {run.lost} / {run.duplicated} |"
                 + (f" {'; '.join(run.errors)}" if run.errors else "")
