@@ -239,3 +239,47 @@ def fill_targets(same: FillRun, distinct: FillRun) -> list[tuple[str, str, bool]
         ("zero lost, zero duplicated (both fills)", f"lost {lost}, dup {dup}", lost == 0 and dup == 0)
     )
     return rows
+
+
+async def interrupt_during_storm(
+    stack: Stack, *, clients: int = 500, bound_s: float = 60.0
+) -> dict[str, Any]:
+    """Fill a room with ``clients`` distinct users, close them all at once, and send the stack's
+    process SIGINT (Ctrl-C) as soon as the last client closed: seconds until the process exited,
+    and how many ``$disconnect`` invocations were still running or queued at the signal."""
+    import signal
+
+    await stack.quiet()
+    config = BenchConfig(
+        url=stack.url,
+        clients=clients,
+        rooms=1,
+        senders=1,
+        messages=0,
+        connect_rate=200.0,
+        connect_timeout_s=60.0,
+        drain_s=1.0,
+        user_prefix="sigint",
+        progress=False,
+    )
+    result = await run_bench(config)
+    stats = await stack.stats()
+    pending = stats.get("lambda", {}).get("websocket-disconnect", {})
+    busy = (
+        int(pending.get("waiting", 0)) + int(pending.get("workers", 0)) - int(pending.get("idle_workers", 0))
+    )
+    popen = stack.process.popen
+    signalled = time.monotonic()
+    popen.send_signal(signal.SIGINT)
+    exited_s: float | None = None
+    try:
+        await asyncio.to_thread(popen.wait, bound_s)
+        exited_s = time.monotonic() - signalled
+    except Exception:  # subprocess.TimeoutExpired: the caller's context kills it
+        exited_s = None
+    return {
+        "connected": result.connected,
+        "disconnects_busy_at_signal": busy,
+        "exited_s": exited_s,
+        "returncode": popen.returncode,
+    }

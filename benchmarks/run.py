@@ -36,7 +36,7 @@ from rich.console import Console
 from benchmarks import procfs
 from benchmarks.large_room import LargeRoomResults, measure_large_rooms
 from benchmarks.pricing import PRICES, PRICES_AS_OF, REGION, CostInputs, cost_per_million_messages
-from benchmarks.rooms import FillRun, fill_room, fill_targets, render_fills
+from benchmarks.rooms import FillRun, fill_room, fill_targets, interrupt_during_storm, render_fills
 from serverless_app.bench.load import BenchConfig, BenchResult, run_bench
 from serverless_app.bench.report import plot_results, summary
 from serverless_app.bench.stats import percentiles
@@ -354,6 +354,7 @@ def render(
     machine: dict[str, str],
     fills: tuple[FillRun, FillRun] | None = None,
     large: LargeRoomResults | None = None,
+    interrupt: dict[str, Any] | None = None,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -378,6 +379,16 @@ def render(
     if large:
         lines += large.markdown()
     rows = (fill_targets(*fills) if fills is not None else []) + (large.targets() if large else [])
+    if interrupt is not None:
+        exited = interrupt["exited_s"]
+        rows.append(
+            (
+                "Ctrl-C (SIGINT) stops the stack within 5 s right after 500 distinct users left at once",
+                f"{'did not exit' if exited is None else f'{exited:.1f} s'} "
+                f"({interrupt['disconnects_busy_at_signal']} `$disconnect` invocations busy or queued at the signal)",
+                exited is not None and exited <= 5.0,
+            )
+        )
     if rows:
         add("## Targets (issue 10), as measured in this run")
         add("")
@@ -605,6 +616,7 @@ async def measure(quick: bool, only: tuple[str, ...] = SECTIONS) -> None:
     cost_plan = cost_plan if "cost" in only else []
     fills: tuple[FillRun, FillRun] | None = None
     large: LargeRoomResults | None = None
+    interrupt: dict[str, Any] | None = None
     fanout: list[tuple[StackRun, BenchResult]] = []
     cost: list[StackRun] = []
     floor_rss = 0.0
@@ -633,7 +645,12 @@ async def measure(quick: bool, only: tuple[str, ...] = SECTIONS) -> None:
                 assert distinct.result is not None
                 console.print(summary(distinct.result))
                 fills = (same, distinct)
-            await stack.quiet()
+                if not quick:
+                    console.rule(f"room of {n}: {n} distinct users leave at once, and Ctrl-C right then")
+                    interrupt = await interrupt_during_storm(stack, clients=n)
+                    console.print(interrupt)
+            if interrupt is None:
+                await stack.quiet()
     if "large" in only:
         large = await measure_large_rooms(quick=quick, console=console)
     if not floor_rss and fanout:
@@ -645,6 +662,7 @@ async def measure(quick: bool, only: tuple[str, ...] = SECTIONS) -> None:
         "cost": [run.to_json() for run in cost],
         "rooms": [run.to_json() for run in fills] if fills else [],
         "large_rooms": large.to_json() if large else [],
+        "interrupt_during_storm": interrupt,
     }
     (OUT / "results.json").write_text(json.dumps(documents, indent=2) + "\n")
     for run, base in fanout:
@@ -658,7 +676,9 @@ async def measure(quick: bool, only: tuple[str, ...] = SECTIONS) -> None:
         plot_results(
             [base for _, base in fanout], OUT / "fanout-floor.png", title="floor: bare websockets broadcast"
         )
-    text = render(fanout, cost, floor_rss, started_at, time.monotonic() - clock, machine, fills, large)
+    text = render(
+        fanout, cost, floor_rss, started_at, time.monotonic() - clock, machine, fills, large, interrupt
+    )
     partial = quick or set(only) != set(SECTIONS)
     target = OUT / "RESULTS.md" if partial else HERE / "RESULTS.md"
     target.write_text(text + "\n")
