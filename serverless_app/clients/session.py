@@ -17,6 +17,12 @@ answers ``token_expired`` (and closes the connection), :attr:`Reply.reconnect` t
 transport to reconnect with a fresh token; requests left unanswered are sent again on the new
 connection, like unacknowledged messages.
 
+Who is online is kept per room in one of two forms (docs/protocol.md, "Presence in large
+rooms"): ``live``, a list kept up to date by ``presence`` events; ``on_demand``, the server's
+``count`` and the users of the pages fetched so far (:meth:`ChatSession.presence`, then
+:meth:`ChatSession.presence_more` after ``next_cursor``). ``presenceMode`` switches the form and
+fetches the first page again.
+
 Any Python client (the terminal client, tests, bots) can drive one session per user.
 """
 
