@@ -43,6 +43,11 @@ GOING_AWAY = (1001, "Going away")
 _FAILED = SimpleNamespace(ok=False, payload=None, error={"errorType": "LocalRuntimeError"}, duration_ms=0.0)
 
 
+SHUTDOWN_GRACE_S = 3.0
+"""How long a stop waits for the ``$disconnect`` of every closed connection before it goes on (Ctrl-C
+answers within seconds even during a disconnect storm)."""
+
+
 class Gateway:
     """One WebSocket API stage. ``install(app)`` mounts it; ``shutdown()`` closes every connection."""
 
@@ -404,8 +409,16 @@ class Gateway:
             *(c.close(*GOING_AWAY) for c in list(self.connections.values()) if c.is_open),
             return_exceptions=True,
         )
-        for _ in range(100):  # bounded: handler tasks fire $disconnect, which adds tasks
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
+        while True:  # bounded by the deadline: handler tasks fire $disconnect, which adds tasks
             pending = [task for task in self._tasks if not task.done()]
-            if not pending:
+            left = deadline - asyncio.get_running_loop().time()
+            if not pending or left <= 0:
                 break
-            await asyncio.wait(pending, timeout=self.limits.integration_timeout_s)
+            await asyncio.wait(pending, timeout=left)
+        if pending:
+            # As on AWS, $disconnect is best effort: the records of connections whose $disconnect
+            # did not run are pruned by the next fan-out that reaches them (410), or expire (TTL).
+            log.warning(
+                "stopping with %d invocation(s) unfinished ($disconnect is best effort)", len(pending)
+            )
