@@ -181,6 +181,11 @@ class BenchResult:
             "errors": dict(sorted(self.errors.items())),
             "other_frames": dict(sorted(self.other_frames.items())),
             "connections_per_s": round(self.connections_per_s, 1),
+            "presence_frames_per_join": round(
+                (self.other_frames.get("presence", 0) + self.other_frames.get("presenceMode", 0))
+                / max(1, self.connected),
+                2,
+            ),
             "connect_ms": self.connect_ms.as_dict(),
             "messages_per_s": round(self.messages_per_s, 1),
             "deliveries_per_s": round(self.deliveries_per_s, 1),

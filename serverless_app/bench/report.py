@@ -55,6 +55,11 @@ def summary(result: BenchResult) -> RenderableType:
         "lost / duplicated / unexpected",
         f"[{style}]{acc.lost:,} / {acc.duplicated:,} / {acc.unexpected:,}[/{style}]",
     )
+    presence = result.other_frames.get("presence", 0) + result.other_frames.get("presenceMode", 0)
+    counts.add_row(
+        "presence frames received / join",
+        f"{presence:,} / {result.connected:,} = {presence / max(1, result.connected):.2f}",
+    )
     errors = ", ".join(f"{code}: {n:,}" for code, n in sorted(result.errors.items())) or "none"
     counts.add_row("errors", errors)
     return Group(latency, counts)
