@@ -10,7 +10,16 @@ tool from this process, reads the stack's ``/_local/stats`` and ``/proc``, and w
 3. connection set-up rate and the gateway's RSS per idle connection at 1,000 connections; connection
    records left 10 s after 500 clients close at once;
 4. ``websocket-default`` billed duration and CPU per delivery by room size, and the AWS cost per
-   million messages.
+   million messages;
+5. (issue 10, ``benchmarks.rooms``) a room of 500 filled by 500 distinct users beside the same room
+   filled by 50 users × 10 tabs: fill rate, posts and presence frames per join, fan-out right after
+   the fill; the 500 users' disconnect storm; Ctrl-C to the stack right after such a storm;
+6. (issue 10, ``benchmarks.large_room``) simulated rooms of 100, 2,000 and 20,000 members against a
+   20 ms ``@connections`` sink, with and without sharding: time to first and last post, peak RSS.
+
+``benchmarks/model.md`` (the AWS model for 100,000 and 1,000,000 members, verdicts, defects) and
+``benchmarks/analysis.md`` are appended to the results. ``--only rooms,large`` runs some sections
+(and writes ``benchmarks/out/RESULTS.md`` instead).
 """
 
 from __future__ import annotations
