@@ -141,7 +141,8 @@ def render_fills(same: FillRun, distinct: FillRun) -> list[str]:
     """Section lines and the targets' rows (``(target, measured, ok)``) are returned as markdown."""
     lines: list[str] = []
     add = lines.append
-    add("## 5. A room of 500 filled by 500 people, beside 50 people × 10 tabs (issue 10)")
+    n = distinct.clients
+    add(f"## 5. A room of {n} filled by {n} people, beside {same.users} people × 10 tabs (issue 10)")
     add("")
     add(
         "One room, no seeding (members join while others are still inside `$connect`), connections "
@@ -202,7 +203,9 @@ def fill_targets(same: FillRun, distinct: FillRun) -> list[tuple[str, str, bool]
         )
     )
     per = distinct.fill_posts / max(1, distinct.result.connected)
-    rows.append(("frames posted during a 500-user fill ≤ 3 per member", f"{per:.2f}", per <= 3.0))
+    rows.append(
+        (f"frames posted during a {distinct.clients}-user fill ≤ 3 per member", f"{per:.2f}", per <= 3.0)
+    )
     d, s = percentiles(distinct.result.accounting.fanout_ms), percentiles(same.result.accounting.fanout_ms)
     r50 = d.p50 / max(1e-9, s.p50)
     r95 = d.p95 / max(1e-9, s.p95)
