@@ -453,38 +453,43 @@ class ChatService:
     def _announce(self, room: str, user_id: str, event: str, *, exclude: str | None = None) -> list[Delivery]:
         """A user's first arrival or last departure, announced at a cost independent of the room's size.
 
-        Up to ``presence_threshold`` online users each join and leave goes to the room (``live``).
-        Above it nothing is announced per user (``on_demand``: clients ask ``getPresence``, paged,
-        with ``count``), so filling a room of N people costs O(N) posts, not O(N²); only crossing
-        the threshold is announced, once, with ``presenceMode``.
+        A ``live`` room announces each join and leave. When its online users pass
+        ``presence_threshold`` it turns ``on_demand``: nothing is announced per user (clients ask
+        ``getPresence``, paged, with ``count``), so filling a room of N people costs O(N) posts,
+        not O(N²). It turns ``live`` again only at half the threshold: a room hovering around
+        the threshold does not flap, and a disconnect storm in a large room announces the last
+        departures to at most threshold/2 members. Each switch is announced once, with
+        ``presenceMode`` (a conditional write decides who announces it).
         """
-        online = self._store.adjust_online(room, +1 if event == "join" else -1)
+        online, mode = self._store.adjust_online(room, +1 if event == "join" else -1)
         threshold = self._settings.presence_threshold
         others = frozenset({exclude}) if exclude else frozenset()
-        was = online - 1 if event == "join" else online + 1
-        if max(online, was) <= threshold:
-            frame = {"action": "presence", "room": room, "user_id": user_id, "event": event}
+        switch_to = None
+        if mode == "live" and online > threshold:
+            switch_to = "on_demand"
+        elif mode == "on_demand" and online <= threshold // 2:
+            switch_to = "live"
+        if switch_to is not None:
+            if not self._store.switch_mode(room, to=switch_to):
+                return []
+            frame = {"action": "presenceMode", "room": room, "mode": switch_to, "count": online}
             return [ToRoom(room, frame, exclude=others)]
-        if min(online, was) == threshold:
-            mode = self._mode(online)
+        if mode == "live":
             return [
                 ToRoom(
                     room,
-                    {"action": "presenceMode", "room": room, "mode": mode, "count": online},
+                    {"action": "presence", "room": room, "user_id": user_id, "event": event},
                     exclude=others,
                 )
             ]
         return []
 
-    def _mode(self, online: int) -> str:
-        return "live" if online <= self._settings.presence_threshold else "on_demand"
-
     def _presence_page(self, room: str, *, after: str | None, limit: int) -> dict[str, Any]:
         """A page of who is online, how many are in all, and how presence is kept up to date."""
         users, next_cursor = self._store.users_page(room, now=self._clock(), after=after, limit=limit)
-        online = self._store.online(room)
+        online, mode = self._store.online(room)
         count = len(users) if next_cursor is None and after is None else max(online, len(users))
-        return {"users": users, "count": count, "mode": self._mode(online), "next_cursor": next_cursor}
+        return {"users": users, "count": count, "mode": mode, "next_cursor": next_cursor}
 
     # --- reading -----------------------------------------------------------------------
 
@@ -538,7 +543,7 @@ class ChatService:
             record.connection_id, now=self._clock(), interval_s=self._settings.typing_interval_s
         ):
             return []  # relayed at most once per interval; extra typing events are dropped quietly
-        if self._store.online(room) > self._settings.presence_threshold and not self._store.claim_room_typing(
+        if self._store.online(room)[1] == "on_demand" and not self._store.claim_room_typing(
             room, now=self._clock(), interval_s=self._settings.typing_interval_s
         ):
             return []  # a large room relays one typing event per interval, whoever types

@@ -48,15 +48,26 @@ def test_joins_are_announced_up_to_the_threshold_then_the_mode_change_once_then_
     assert announced[3][0] == {"action": "presenceMode", "room": "hall", "mode": "on_demand", "count": 4}
 
 
-def test_departures_are_silent_above_the_threshold_and_live_again_below_it(service: ChatService) -> None:
-    """Leaving a large room announces nothing until the count falls back to the threshold: then `live`, once."""
+def test_departures_are_silent_until_half_the_threshold_then_live_again(service: ChatService) -> None:
+    """Leaving a large room announces nothing until the count falls to threshold/2: then `live`, once."""
     for n in range(1, 6):
         arrive(service, n)
-    assert broadcasts(service.disconnect("c5")) == []
-    [mode] = broadcasts(service.disconnect("c4"))
-    assert mode == {"action": "presenceMode", "room": "hall", "mode": "live", "count": 3}
-    [leave] = broadcasts(service.disconnect("c3"))
+    for n in (5, 4, 3):
+        assert broadcasts(service.disconnect(f"c{n}")) == []  # 4, 3, 2 online: still on demand
+    [mode] = broadcasts(service.disconnect("c2"))
+    assert mode == {"action": "presenceMode", "room": "hall", "mode": "live", "count": 1}
+    arrive(service, 6)
+    [leave] = broadcasts(service.disconnect("c6"))
     assert leave["action"] == "presence" and leave["event"] == "leave"
+
+
+def test_a_room_hovering_at_the_threshold_does_not_flap(service: ChatService) -> None:
+    """Once on demand, joins and leaves around the threshold announce nothing at all."""
+    for n in range(1, 5):
+        arrive(service, n)  # the 4th switched the room to on_demand
+    for _ in range(3):
+        assert broadcasts(service.disconnect("c4")) == []
+        assert arrive(service, 4) == []
 
 
 def test_filling_a_room_costs_posts_proportional_to_its_size(service: ChatService) -> None:

@@ -150,8 +150,9 @@ class RoomStore(TableAccess):
                 return
             request["ExclusiveStartKey"] = next_key
 
-    def adjust_online(self, room: str, delta: int) -> int:
-        """Add ``delta`` to the room's count of distinct online users; return the new count.
+    def adjust_online(self, room: str, delta: int) -> tuple[int, str]:
+        """Add ``delta`` to the room's count of distinct online users; return the new count and the
+        room's presence mode (``live`` until switched).
 
         Kept beside the per-user counts so deciding how to announce presence is O(1) whatever
         the room's size. It is a tally of first arrivals and last departures, never below zero
@@ -164,16 +165,35 @@ class RoomStore(TableAccess):
                 UpdateExpression="ADD #online :delta",
                 ExpressionAttributeNames={"#online": "online"},
                 ExpressionAttributeValues=to_item({":delta": delta}),
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
-        return max(0, int(from_item(response["Attributes"])["online"]))
+        item = from_item(response["Attributes"])
+        return max(0, int(item["online"])), str(item.get("mode", "live"))
 
-    def online(self, room: str) -> int:
+    def online(self, room: str) -> tuple[int, str]:
+        """The room's count of online users and its presence mode."""
         with storage():
             response = self._client.get_item(
                 TableName=self._rooms, Key=to_item({"room": room, "sk": STATS}), ConsistentRead=True
             )
-        return max(0, int(from_item(response.get("Item", {})).get("online", 0)))
+        item = from_item(response.get("Item", {}))
+        return max(0, int(item.get("online", 0))), str(item.get("mode", "live"))
+
+    def switch_mode(self, room: str, *, to: str) -> bool:
+        """Switch the room's presence mode to ``to``; ``False`` if it already was (someone else switched)."""
+        condition = "#mode <> :to" if to == "live" else "attribute_not_exists(#mode) OR #mode <> :to"
+        try:
+            self._conditional_update(
+                self._rooms,
+                {"room": room, "sk": STATS},
+                "SET #mode = :to",
+                condition,
+                {"#mode": "mode"},
+                to_item({":to": to}),
+            )
+        except Conflict:
+            return False
+        return True
 
     def users_page(
         self, room: str, *, now: float, after: str | None, limit: int
