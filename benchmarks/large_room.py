@@ -2,7 +2,7 @@
 sink that answers every POST after a fixed 20 ms, and the real fan-out code posting to it.
 
 * DynamoDB Local (in memory, its own process) gets the stack's tables and, per room size N, N
-  ``member#<id>`` items in ``websocket-rooms`` written directly (the shape ``RoomStore.add_member``
+  ``member#<id>`` items in ``websocket-rooms`` written directly (the shape ``RoomStore.enter``
   writes: ``room``, ``sk``, ``connection_id``, ``user_id``, ``ttl``);
 * the sink is an aiohttp server on 127.0.0.1 in this process: ``POST /prod/@connections/{id}``
   sleeps 20 ms, records (time, id) and answers 200, as API Gateway would for a live connection;

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from serverless_app.chat.models import ConnectionRecord, Member, StoredMessage
-from serverless_app.chat.store import ChatStore
+from serverless_app.chat.models import ConnectionRecord, Member, RoomInfo, Standing, StoredMessage
+from serverless_app.chat.store import ChatStore, Conflict
 from serverless_app.definitions import MESSAGES_TABLE
 
 
@@ -109,20 +110,27 @@ def test_user_history_reads_the_user_timestamp_index(store: ChatStore) -> None:
     assert [m.message for m in history] == ["a2", "a1"]
 
 
+def enter(store: ChatStore, member: Member, *, ttl: int) -> bool:
+    """Join a public room, creating it the first time (as joinRoom does)."""
+    with contextlib.suppress(Conflict):
+        store.create_room(RoomInfo(member.room), now_ms=0)
+    return store.enter(member, ttl=ttl, standing=Standing(), needs_role=False)
+
+
 def test_members_query_one_room_and_skip_expired_ones(store: ChatStore) -> None:
     """Room membership is per room, and an expired membership is not a member."""
     now = int(time.time())
-    store.add_member(Member("general", "c1", "alice"), ttl=now + 100)
-    store.add_member(Member("general", "c2", "bob"), ttl=now - 1)
-    store.add_member(Member("random", "c3", "carol"), ttl=now + 100)
+    enter(store, Member("general", "c1", "alice"), ttl=now + 100)
+    enter(store, Member("general", "c2", "bob"), ttl=now - 1)
+    enter(store, Member("random", "c3", "carol"), ttl=now + 100)
     assert [m.connection_id for m in store.members("general", now=now)] == ["c1"]
 
 
 def test_joining_twice_is_detected_and_leaving_twice_is_harmless(store: ChatStore) -> None:
-    """add_member reports a repeat; remove_member returns None the second time."""
+    """enter reports a repeat; remove_member returns None the second time."""
     member = Member("general", "c1", "alice")
-    assert store.add_member(member, ttl=int(time.time()) + 100)
-    assert not store.add_member(member, ttl=int(time.time()) + 100)
+    assert enter(store, member, ttl=int(time.time()) + 100)
+    assert not enter(store, member, ttl=int(time.time()) + 100)
     assert store.remove_member("general", "c1") == member
     assert store.remove_member("general", "c1") is None
 
@@ -132,10 +140,10 @@ def test_presence_counts_connections_per_user(store: ChatStore) -> None:
     ttl = int(time.time()) + 100
     assert store.count_user("general", "alice", +1, ttl=ttl) == 1
     assert store.count_user("general", "alice", +1, ttl=ttl) == 2
-    assert store.users("general", now=time.time()) == ["alice"]
+    assert store.users_page("general", now=time.time(), after=None, limit=10) == (["alice"], None)
     assert store.count_user("general", "alice", -1, ttl=ttl) == 1
     assert store.count_user("general", "alice", -1, ttl=ttl) == 0
-    assert store.users("general", now=time.time()) == []
+    assert store.users_page("general", now=time.time(), after=None, limit=10) == ([], None)
 
 
 def test_connection_record_round_trips_and_expires(store: ChatStore) -> None:

@@ -29,28 +29,6 @@ _USER_ROOMS_INDEX, _PUBLIC_ROOMS_INDEX = (index.name for index in ROOMS_TABLE.in
 
 
 class RoomStore(TableAccess):
-    def add_member(self, member: Member, *, ttl: int) -> bool:
-        """Record the membership; ``False`` if the connection was already in the room."""
-        try:
-            with storage():
-                self._client.put_item(
-                    TableName=self._rooms,
-                    Item=to_item(
-                        {
-                            "room": member.room,
-                            "sk": MEMBER_PREFIX + member.connection_id,
-                            "connection_id": member.connection_id,
-                            "user_id": member.user_id,
-                            "ttl": ttl,
-                        }
-                    ),
-                    ConditionExpression="attribute_not_exists(#sk)",
-                    ExpressionAttributeNames={"#sk": "sk"},
-                )
-        except Conflict:
-            return False
-        return True
-
     def remove_member(self, room: str, connection_id: str) -> Member | None:
         """Delete the membership; return it, or ``None`` if there was none."""
         with storage():
@@ -243,11 +221,6 @@ class RoomStore(TableAccess):
         except Conflict:
             return False
         return True
-
-    def users(self, room: str, *, now: float) -> list[str]:
-        """Distinct users with at least one live connection in the room, sorted."""
-        items = self._query_prefix(room, USER_PREFIX, now=now, projection=("user_id", "connections"))
-        return sorted(str(i["user_id"]) for i in items if int(i["connections"]) > 0)
 
     def _query_prefix(
         self, room: str, prefix: str, *, now: float, projection: tuple[str, ...]
