@@ -43,7 +43,7 @@ GOING_AWAY = (1001, "Going away")
 _FAILED = SimpleNamespace(ok=False, payload=None, error={"errorType": "LocalRuntimeError"}, duration_ms=0.0)
 
 
-SHUTDOWN_GRACE_S = 3.0
+SHUTDOWN_GRACE_S = 2.0
 """How long a stop waits for the ``$disconnect`` of every closed connection before it goes on (Ctrl-C
 answers within seconds even during a disconnect storm)."""
 

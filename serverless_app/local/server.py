@@ -203,7 +203,7 @@ async def run_local_stack(
         if auth_mode == "token" and token_secret is not None:
             add_dev_token_routes(app, secret=token_secret)
         gateway.install(app)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=5.0)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=2.0)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         stack.push_async_callback(gateway.shutdown)  # runs first: $disconnect while the runtime lives
