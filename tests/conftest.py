@@ -79,3 +79,19 @@ def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
         function_environment={EnvVar.MAX_CONNECTIONS_PER_USER: "1000"},
     ) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def crowded_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    """A local stack (auth mode none), one per module, where a room of more than 2 online users is ``on_demand``."""
+    from serverless_app.definitions import EnvVar
+    from serverless_app.local.background import LocalStackThread
+
+    with LocalStackThread(
+        port=0,
+        auth_mode="none",
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        reload=False,
+        function_environment={EnvVar.PRESENCE_THRESHOLD: "2"},
+    ) as stack:
+        yield stack

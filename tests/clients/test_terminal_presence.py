@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from serverless_app.definitions import EnvVar
 from tests.clients.conftest import WAIT_S, PtyClient
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def crowded_stack(dynamodb_local: Any) -> Iterator[Any]:
-    """A local stack (auth mode none) where a room of more than 2 online users is ``on_demand``."""
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        port=0,
-        auth_mode="none",
-        dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
-        function_environment={EnvVar.PRESENCE_THRESHOLD: "2"},
-    ) as stack:
-        yield stack
 
 
 def enter(stack: Any, user: str, room: str) -> ClientConnection:

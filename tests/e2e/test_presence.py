@@ -3,34 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from serverless_app.definitions import EnvVar
 from tests.e2e.conftest import WAIT_MS, ChatPage
 
 pytestmark = pytest.mark.browser
 
 PAGE = "&presence_page=2"
 """Two users per getPresence page, so that four users take two pages."""
-
-
-@pytest.fixture(scope="module")
-def crowded_stack(dynamodb_local: Any) -> Iterator[Any]:
-    """A local stack (auth mode none) where a room of more than 2 online users is ``on_demand``."""
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        port=0,
-        auth_mode="none",
-        dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
-        function_environment={EnvVar.PRESENCE_THRESHOLD: "2"},
-    ) as stack:
-        yield stack
 
 
 def expect_count(chat: ChatPage, text: str) -> None:
