@@ -238,13 +238,13 @@ def test_messages_table_has_the_user_timestamp_index(token_stack: Synthesized) -
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
 def test_function_properties(token_stack: Synthesized, function: FunctionDefinition) -> None:
-    """Each function has its name, handler, python3.12 (AWS no longer creates 3.11 functions), memory, timeout and description."""
+    """Each function has its name, handler, the seed's python3.11, memory, timeout and description."""
     token_stack.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": function.name,
             "Handler": function.handler,
-            "Runtime": "python3.12",
+            "Runtime": "python3.11",
             "MemorySize": function.memory_mb,
             "Timeout": function.timeout_s,
             "Description": function.description,
