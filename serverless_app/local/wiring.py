@@ -3,7 +3,8 @@
 On top of :func:`serverless_app.definitions.function_environment` (identical on AWS), the local
 runtime points the AWS SDK at local endpoints through botocore's per-service ``AWS_ENDPOINT_URL_*``
 variables, so the handlers run unmodified: DynamoDB at DynamoDB Local (or the recording proxy in front
-of it), Lambda ``Invoke`` and the ``@connections`` management API at the local gateway.
+of it), Lambda ``Invoke`` at the local Lambda API (its own loopback port) and the ``@connections``
+management API at the local gateway.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ DUMMY_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
-"""DynamoDB Local and the local gateway check no signatures, but botocore refuses to sign without keys."""
+"""What the workers sign with: ``@connections`` and the local Lambda API verify SigV4 against these keys
+(:mod:`serverless_app.local.sigv4`); DynamoDB Local checks no signatures."""
 
 
 def local_environments(
@@ -37,12 +39,14 @@ def local_environments(
     dynamodb_endpoint: str,
     gateway_url: str,
     token_secret: str | None,
+    lambda_url: str | None = None,
     message_retention_days: int = 30,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Function name → its complete environment in the local runtime.
 
     ``extra`` is added to every function's environment (tests use it to change a setting).
+    ``lambda_url`` is the local Lambda ``Invoke`` API (default: ``gateway_url``, for tests serving both).
     Only the authorizer gets ``TOKEN_SECRET``, and only in ``token`` mode (on AWS it reads the secret
     from Secrets Manager through ``TOKEN_SECRET_ARN``).
     """
@@ -56,7 +60,7 @@ def local_environments(
         environment.update(
             {
                 "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint.rstrip("/"),
-                "AWS_ENDPOINT_URL_LAMBDA": gateway,
+                "AWS_ENDPOINT_URL_LAMBDA": (lambda_url or gateway).rstrip("/"),
                 "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{gateway}/{STAGE_NAME}",
                 "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION,
