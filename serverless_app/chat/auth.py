@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import jwt
-import structlog
 
+from serverless_app.chat.observability import logger as log
 from serverless_app.definitions import EnvVar
 
 __all__ = [
@@ -67,8 +67,6 @@ LEEWAY_S = int(os.environ.get(EnvVar.TOKEN_LEEWAY_S) or 30)
 container). The chat core closes a connection at the same bound, ``exp`` plus this."""
 DEFAULT_MAX_LIFETIME_S = 24 * 3600
 """Longest ``exp - iat`` accepted unless configured otherwise (``TOKEN_MAX_LIFETIME_S``)."""
-
-log = structlog.get_logger("auth")
 
 
 class InvalidToken(Exception):

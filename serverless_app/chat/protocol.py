@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import fastjsonschema
-import structlog
 
 from serverless_app.chat.errors import InvalidCursor, InvalidField, InvalidFrame, InvalidJson, UnknownAction
 from serverless_app.chat.models import Role, Visibility
+from serverless_app.chat.observability import logger as log
 
 __all__ = [
     "CLIENT_ACTIONS",
@@ -44,7 +44,6 @@ MAX_FRAME_BYTES = 120 * 1024
 """The most a server frame may weigh, encoded: ``@connections`` refuses a post over 128 KiB (413),
 so a page of history is cut to fit with 8 KiB to spare."""
 
-log = structlog.get_logger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 """A lone UTF-16 surrogate: JSON text can spell one (``"\\ud800"``), but it is no character and

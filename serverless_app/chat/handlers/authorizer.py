@@ -21,19 +21,14 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import structlog
-
 from serverless_app.chat.auth import DEFAULT_MAX_LIFETIME_S, InvalidToken, TokenClaims, TokenVerifier
-from serverless_app.chat.log import configure_logging
+from serverless_app.chat.observability import bind, lambda_handler, logger, record_auth_failure
 from serverless_app.definitions import TOKEN_QUERY_PARAMETER, EnvVar
-
-log = structlog.get_logger("websocket-authorizer")
 
 
 @cache
 def _verifier() -> Callable[[str | None], TokenClaims]:
     """HS256 with the stack's secret, or an external OIDC issuer's RS256 keys when ``JWKS_URL`` is set."""
-    configure_logging()
     max_lifetime_s = int(os.environ.get(EnvVar.TOKEN_MAX_LIFETIME_S) or DEFAULT_MAX_LIFETIME_S)
     jwks_url = os.environ.get(EnvVar.JWKS_URL)
     if jwks_url:
@@ -67,14 +62,17 @@ def _secrets_manager() -> Any:
     return boto3.client("secretsmanager")
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     token = (event.get("queryStringParameters") or {}).get(TOKEN_QUERY_PARAMETER)
     try:
         claims = _verifier()(token)
     except InvalidToken as error:
-        log.info("token refused", reason=str(error))
+        logger.info("token refused", reason=str(error))
+        record_auth_failure(str(error))
         raise Exception("Unauthorized") from None  # API Gateway's cue for 401
-    log.info("token accepted", user_id=claims.user_id)
+    bind(user_id=claims.user_id)
+    logger.info("token accepted")
     return {
         "principalId": claims.user_id,
         "policyDocument": {

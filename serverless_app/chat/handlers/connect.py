@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat import container
@@ -19,10 +19,16 @@ from serverless_app.chat.errors import ChatError, FrameError, RateLimited
 from serverless_app.chat.events import WebSocketRequest
 from serverless_app.chat.fanout import callback_url
 from serverless_app.chat.models import Identity
+from serverless_app.chat.observability import (
+    bind,
+    lambda_handler,
+    logger,
+    metrics,
+    record_auth_failure,
+    record_rate_limited,
+)
 from serverless_app.chat.serialization import deliveries_to_json
 from serverless_app.chat.service import parse_rooms, valid_user_id
-
-log = structlog.get_logger("websocket-connect")
 
 
 def _identity(request: WebSocketRequest, auth_mode: str) -> Identity | None:
@@ -52,16 +58,20 @@ def _forget_half_made(connection_id: str, rooms: list[str]) -> None:
     try:
         container.service().disconnect(connection_id, also_rooms=frozenset(rooms))
     except ChatError:
-        log.warning("could not clean up a refused connection; TTL will", connection_id=connection_id)
+        logger.warning("could not clean up a refused connection; TTL will")
 
 
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = container.settings()
-    request = WebSocketRequest.from_event(event)
+    request = WebSocketRequest(event)
     identity = _identity(request, settings.auth_mode)
     if identity is None:
-        log.warning("connect refused: no verified identity", connection_id=request.connection_id)
+        logger.warning("connect refused: no verified identity", status=401)
+        record_auth_failure("no verified identity")
         return {"statusCode": 401, "body": "Unauthorized"}
+    bind(user_id=identity.user_id)
+    rooms: list[str] = []
     try:
         rooms = parse_rooms(
             request.query.get("rooms"),
@@ -71,19 +81,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome = container.service().connect(request.connection_id, identity, rooms)
     except ChatError as error:
         status = 400 if isinstance(error, FrameError) else 429 if isinstance(error, RateLimited) else 500
-        log.warning(
-            "connect refused", connection_id=request.connection_id, code=error.code, reason=error.message
-        )
+        logger.warning("connect refused", status=status, code=error.code, reason=error.message)
+        if isinstance(error, RateLimited):
+            record_rate_limited()
+            metrics.add_metadata("error_code", error.code)
         if status == 500:
             _forget_half_made(request.connection_id, rooms)
         return {"statusCode": status, "body": error.message}
-    log.info("connected", connection_id=request.connection_id, user_id=identity.user_id, rooms=rooms)
+    logger.info("connected", rooms=rooms, verified=identity.verified)
     if settings.welcome_function:
         payload = {
             "connection_id": request.connection_id,
             "callback_url": callback_url(request.domain_name, request.stage),
             "welcome": outcome.welcome,
             "announcements": deliveries_to_json(outcome.announcements),
+            "request_id": request.request_id,  # the welcome's logs carry this $connect's correlation id
+            "user_id": identity.user_id,
+            "connected_at_ms": request.connected_at_ms or int(time.time() * 1000),
         }
         try:
             container.lambda_client().invoke(
@@ -92,5 +106,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 Payload=json.dumps(payload).encode(),
             )
         except (BotoCoreError, ClientError):  # the connection works without its welcome
-            log.exception("could not schedule the welcome", connection_id=request.connection_id)
+            logger.exception("could not schedule the welcome")
     return {"statusCode": 200}

@@ -6,24 +6,31 @@ by 410 pruning during fan-out and by TTL.
 
 from __future__ import annotations
 
+import time
 from typing import Any
-
-import structlog
 
 from serverless_app.chat import container
 from serverless_app.chat.delivery import deliver
 from serverless_app.chat.events import WebSocketRequest
 from serverless_app.chat.fanout import callback_url
+from serverless_app.chat.observability import bind, lambda_handler, logger, record_delivery
 
-log = structlog.get_logger("websocket-disconnect")
 
-
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = WebSocketRequest.from_event(event)
+    request = WebSocketRequest(event)
+    bind(user_id=(request.authorizer or {}).get("user_id"))
     service = container.service()
     announcements = service.disconnect(request.connection_id)
     if announcements:
         api = container.connections_api(callback_url(request.domain_name, request.stage))
-        deliver(service, api, announcements, **container.delivery_options(api.endpoint))
-    log.info("disconnected", connection_id=request.connection_id, announcements=len(announcements))
+        started = time.perf_counter()
+        report = deliver(service, api, announcements, **container.delivery_options(api.endpoint))
+        record_delivery(report, duration_ms=(time.perf_counter() - started) * 1000)
+    logger.info(
+        "disconnected",
+        announcements=len(announcements),
+        status_code=request.request_context.disconnect_status_code,
+        reason=request.request_context.disconnect_reason,
+    )
     return {"statusCode": 200}

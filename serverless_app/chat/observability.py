@@ -1,0 +1,202 @@
+"""Logs, metrics and traces with Powertools for AWS Lambda (Python): one of each per container.
+
+* ``logger``: JSON lines on stdout. :func:`lambda_handler` injects the Lambda context (``cold_start``,
+  ``function_name``, ``function_request_id``, …) and binds, once per invocation, ``correlation_id``
+  (API Gateway's ``requestContext.requestId``, the ``request_id`` clients get in ``error`` frames),
+  ``connection_id`` and ``route``; handlers add ``user_id``, ``room`` and ``message_id`` with
+  :func:`bind` when they know them. Call it like the standard logger, context as keywords:
+  ``logger.info("frame refused", code=error.code)``.
+* ``metrics``: CloudWatch Embedded Metric Format, namespace ``POWERTOOLS_METRICS_NAMESPACE``
+  (``wschat``) and the one dimension ``service`` (``POWERTOOLS_SERVICE_NAME``), flushed as one JSON
+  line at the end of each invocation that recorded any. Names in :class:`MetricName`; the stack's
+  alarms and dashboard read exactly these.
+* ``tracer``: X-Ray, ``botocore`` patched; disabled outside Lambda and wherever
+  ``POWERTOOLS_TRACE_DISABLED=true`` (the local runtime sets it: there is no X-Ray daemon).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from serverless_app.chat.errors import ChatError, RateLimited
+
+if TYPE_CHECKING:
+    from serverless_app.chat.delivery import DeliveryReport
+
+__all__ = [
+    "METRICS_NAMESPACE",
+    "SERVICE_NAME",
+    "MetricName",
+    "bind",
+    "lambda_handler",
+    "logger",
+    "metrics",
+    "record_auth_failure",
+    "record_delivery",
+    "record_rate_limited",
+    "record_refusal",
+    "record_welcome_latency",
+    "tracer",
+]
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "wschat"
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "wschat"
+
+
+class MetricName:
+    """The custom metrics (unit Count unless noted); a contract with the stack's alarms."""
+
+    DELIVERIES_SUCCEEDED = "DeliveriesSucceeded"
+    DELIVERIES_GONE = "DeliveriesGone"
+    DELIVERIES_FAILED = "DeliveriesFailed"
+    DELIVERIES_THROTTLED = "DeliveriesThrottled"
+    CONNECTIONS_PRUNED = "ConnectionsPruned"
+    FANOUT_RECIPIENTS = "FanoutRecipients"
+    FANOUT_DURATION = "FanoutDuration"  # Milliseconds
+    FRAMES_REFUSED = "FramesRefused"
+    RATE_LIMITED = "RateLimited"
+    AUTH_FAILURES = "AuthFailures"
+    WELCOME_LATENCY = "WelcomeLatency"  # Milliseconds
+
+
+class _Stdout:
+    """Whatever ``sys.stdout`` is when a line is written (a test's capture, the worker's redirect)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(service=SERVICE_NAME, stream=_Stdout(), utc=True, use_rfc3339=True)  # type: ignore[arg-type]
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME, patch_modules=["botocore"])
+
+
+def bind(**keys: object) -> None:
+    """Add keys to every later log line of this invocation (``None`` values are left out)."""
+    logger.append_keys(**{key: value for key, value in keys.items() if value is not None})
+
+
+# --- metrics ---------------------------------------------------------------------
+
+
+def record_delivery(report: DeliveryReport, *, duration_ms: float | None = None) -> None:
+    """A delivery's results as metrics: posts by result, connections pruned, posts made, and how
+    long it took. Nothing is recorded for a delivery that posted nothing."""
+    results = report.results
+    posts = sum(results.values())
+    if not posts and not report.pruned:
+        return
+    count = MetricUnit.Count
+    metrics.add_metric(MetricName.DELIVERIES_SUCCEEDED, count, results["ok"])
+    metrics.add_metric(MetricName.DELIVERIES_GONE, count, results["gone"])
+    metrics.add_metric(MetricName.DELIVERIES_FAILED, count, results["failed"] + results["too_large"])
+    metrics.add_metric(MetricName.DELIVERIES_THROTTLED, count, results["throttled"])
+    metrics.add_metric(MetricName.CONNECTIONS_PRUNED, count, len(report.pruned))
+    metrics.add_metric(MetricName.FANOUT_RECIPIENTS, count, posts)
+    if duration_ms is not None:
+        metrics.add_metric(MetricName.FANOUT_DURATION, MetricUnit.Milliseconds, duration_ms)
+
+
+def record_refusal(error: ChatError) -> None:
+    """An ``error`` frame sent: ``FramesRefused`` (and ``RateLimited`` for a rate limit), the code as
+    metadata rather than a dimension, so each metric keeps the one ``service`` dimension."""
+    metrics.add_metric(MetricName.FRAMES_REFUSED, MetricUnit.Count, 1)
+    metrics.add_metadata("error_code", error.code)
+    if isinstance(error, RateLimited):
+        record_rate_limited()
+
+
+def record_rate_limited() -> None:
+    """A rate or connection limit refused a frame or a connection."""
+    metrics.add_metric(MetricName.RATE_LIMITED, MetricUnit.Count, 1)
+
+
+def record_auth_failure(reason: str) -> None:
+    metrics.add_metric(MetricName.AUTH_FAILURES, MetricUnit.Count, 1)
+    metrics.add_metadata("auth_failure", reason)
+
+
+def record_welcome_latency(connected_at_ms: float) -> None:
+    """From the connection's ``connectedAt`` (epoch ms) to now, when the welcome was posted."""
+    metrics.add_metric(
+        MetricName.WELCOME_LATENCY, MetricUnit.Milliseconds, time.time() * 1000 - connected_at_ms
+    )
+
+
+def _flush_metrics() -> None:
+    """``log_metrics`` without its "No application metrics" warning on invocations that recorded none."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    else:
+        metrics.clear_metrics()
+
+
+# --- the handler decorator -----------------------------------------------------------
+
+Handler = TypeVar("Handler", bound=Callable[[Any, Any], Any])
+
+
+class _PartialContext:
+    """What Powertools reads from the Lambda context, for a handler called with ``None`` or a partial
+    stand-in (tests, scripts); the handler itself still gets what it was called with."""
+
+    _FIELDS = ("function_name", "memory_limit_in_mb", "invoked_function_arn", "aws_request_id")
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.function_name = getattr(context, "function_name", os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
+        self.memory_limit_in_mb = getattr(context, "memory_limit_in_mb", 0)
+        self.invoked_function_arn = getattr(context, "invoked_function_arn", "")
+        self.aws_request_id = getattr(context, "aws_request_id", "")
+
+    @classmethod
+    def needed(cls, context: Any) -> bool:
+        return not all(hasattr(context, name) for name in cls._FIELDS)
+
+
+def _correlation(event: Any) -> dict[str, Any]:
+    """``correlation_id``, ``connection_id`` and ``route`` of an API Gateway event, or of an
+    asynchronous invocation's payload that carries ``request_id`` and ``connection_id``."""
+    if not isinstance(event, dict):
+        return {}
+    context = event.get("requestContext")
+    if isinstance(context, dict):
+        return {
+            "correlation_id": context.get("requestId"),
+            "connection_id": context.get("connectionId"),
+            "route": context.get("routeKey"),
+        }
+    return {"correlation_id": event.get("request_id"), "connection_id": event.get("connection_id")}
+
+
+def lambda_handler(function: Handler) -> Handler:
+    """A Lambda entry point with Powertools' Tracer, Logger (context injected, state cleared each
+    invocation, correlation keys bound) and Metrics (flushed at the end of the invocation)."""
+
+    @functools.wraps(function)
+    def bound(event: Any, context: Any) -> Any:
+        bind(**_correlation(event))
+        return function(event, context.context if isinstance(context, _PartialContext) else context)
+
+    traced = tracer.capture_lambda_handler(bound)
+    logged = logger.inject_lambda_context(traced, clear_state=True)
+
+    @functools.wraps(function)
+    def handler(event: Any, context: Any) -> Any:
+        try:
+            return logged(event, _PartialContext(context) if _PartialContext.needed(context) else context)
+        finally:
+            _flush_metrics()
+
+    return handler  # type: ignore[return-value]
