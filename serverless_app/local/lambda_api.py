@@ -12,6 +12,14 @@
   ``RequestTooLargeException``. Errors carry ``x-amzn-ErrorType`` and ``{"Type": "User", "message"}``,
   which botocore turns into a ``ClientError`` with that code.
 
+Served on a port of its own, on loopback only (AWS's Lambda endpoint is separate from execute-api
+too; the handlers find it through ``AWS_ENDPOINT_URL_LAMBDA``). Every request must be SigV4-signed for
+service ``lambda`` and the local region with the local runtime's credentials
+(:mod:`serverless_app.local.sigv4`), else 403 ``InvalidSignatureException`` (or
+``MissingAuthenticationTokenException``, ...); a request carrying an ``Origin`` header (a browser's:
+the SDKs send none) is refused with 403 before anything else, and so is a foreign ``Host``
+(:mod:`serverless_app.local.http_guard`).
+
 ``FunctionName`` may be a name, ``name:qualifier``, a partial ARN (``123456789012:function:name``) or a
 full ARN. Not emulated: ``X-Amz-Log-Type: Tail`` (no ``LogResult``), ``ClientContext``, throttling (429):
 excess invocations wait for a free worker instead.
@@ -26,7 +34,8 @@ from typing import Any
 from aiohttp import web
 
 from serverless_app.local.errors import FunctionNotFoundError
-from serverless_app.local.lambda_runtime import LambdaRuntime, function_arn
+from serverless_app.local.lambda_runtime import REGION, LambdaRuntime, function_arn
+from serverless_app.local.sigv4 import SignatureError, verify_sigv4
 
 __all__ = [
     "INVOKE_PATH",
@@ -87,17 +96,31 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 async def _invoke(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME_KEY]
     request_id = str(uuid.uuid4())
+    if "Origin" in request.headers:  # a browser (a "simple" cross-site POST needs no preflight)
+        return _error(403, "AccessDeniedException", "Browser requests are not accepted", request_id)
+    invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+    limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES
+    body = await _read_body(request, limit)
+    if body is not None:
+        try:
+            verify_sigv4(
+                method=request.method,
+                raw_path=request.raw_path,
+                headers=request.headers,
+                body=body,
+                service="lambda",
+                region=REGION,
+            )
+        except SignatureError as error:
+            return _error(error.status, error.code, error.message, request_id)
     name, qualifier = parse_function_name(request.match_info["function_name"])
     qualifier = request.query.get("Qualifier", qualifier)
     if not runtime.has_function(name) or qualifier not in (None, "$LATEST"):
         target = function_arn(name) + (f":{qualifier}" if qualifier else "")
         return _error(404, "ResourceNotFoundException", f"Function not found: {target}", request_id)
-    invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
     if invocation_type not in ("RequestResponse", "Event", "DryRun"):
         message = f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy constraint"
         return _error(400, "InvalidParameterValueException", message, request_id)
-    limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES
-    body = await _read_body(request, limit)
     if body is None:
         operation = "InvokeAsync" if invocation_type == "Event" else "Invoke"
         message = f"Request must be smaller than {limit} bytes for the {operation} operation"

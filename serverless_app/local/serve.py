@@ -19,9 +19,32 @@ import click
 from serverless_app.clients.dev_secret import local_token_secret
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, AuthMode
 from serverless_app.local.errors import SetupError
+from serverless_app.local.http_guard import is_loopback_host
 from serverless_app.local.server import LocalStack, run_local_stack
 
-__all__ = ["banner", "serve"]
+__all__ = ["banner", "exposure_warning", "serve"]
+
+
+def exposure_warning(host: str, *, remote_token: bool) -> str | None:
+    """What a non-loopback ``--host`` exposes, or None on loopback."""
+    if is_loopback_host(host):
+        return None
+    token = (
+        "/_local/token mints a token for ANY user to anyone who can reach it (--allow-remote-token)"
+        if remote_token
+        else "/_local/token still answers this machine only (--allow-remote-token to change that)"
+    )
+    return "\n".join(
+        [
+            f"WARNING: --host {host} exposes the gateway beyond this machine: anyone who can reach "
+            "this address can open WebSockets and read the web client.",
+            "  This is a development stack: there is no TLS, and in --auth none anyone may claim to be anyone.",
+            f"  {token}.",
+            "  DynamoDB Local and the Lambda API stay on loopback. Browsers must use a name the gateway "
+            "answers to (loopback, this address, any IP address when listening on all interfaces, "
+            "or --allow-host NAME).",
+        ]
+    )
 
 
 def banner(stack: LocalStack, *, data_dir: Path | None) -> str:
@@ -42,6 +65,7 @@ def banner(stack: LocalStack, *, data_dir: Path | None) -> str:
             f"  @connections  {stack.connections_url}/@connections/{{connection_id}}",
             f"  DynamoDB      {ddb}  ({storage})",
             f"  Stats         {stack.http_url}/_local/stats",
+            f"  Lambda API    {stack.lambda_url}  (loopback only, SigV4)",
             f"  Auth          {auth}",
             "Try:",
             f"  {wscat}",
@@ -95,6 +119,20 @@ async def _run(options: dict[str, object], data_dir: Path | None) -> None:
 )
 @click.option("--log-events", is_flag=True, help="Print every event and response as JSON.")
 @click.option("--max-concurrency", default=8, show_default=True, type=int, help="Workers per function.")
+@click.option(
+    "--lambda-port", default=0, show_default=True, type=int, help="Loopback port of the Lambda API (0: any)."
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Another Host name the gateway answers to (repeatable); others get 403 (DNS rebinding).",
+)
+@click.option(
+    "--allow-remote-token",
+    is_flag=True,
+    help="Let /_local/token mint tokens for clients on other machines (off: loopback only).",
+)
 def serve(
     host: str,
     port: int,
@@ -105,6 +143,9 @@ def serve(
     auth_mode: AuthMode,
     log_events: bool,
     max_concurrency: int,
+    lambda_port: int,
+    allow_host: tuple[str, ...],
+    allow_remote_token: bool,
 ) -> None:
     """Run the whole chat stack locally: DynamoDB Local, the Lambda handlers, API Gateway's WebSocket API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -120,7 +161,13 @@ def serve(
         "token_secret": local_token_secret() if auth_mode == "token" else None,
         "log_events": log_events,
         "max_concurrency": max_concurrency,
+        "allowed_hosts": tuple(allow_host),
+        "remote_token": allow_remote_token,
+        "lambda_port": lambda_port,
     }
+    warning = exposure_warning(host, remote_token=allow_remote_token)
+    if warning is not None:
+        click.echo(warning, err=True)
     try:
         asyncio.run(_run(options, None if in_memory or dynamodb_endpoint else data_dir))
     except SetupError as error:

@@ -4,6 +4,12 @@
         stack.ws_url, stack.http_url, stack.dynamodb_endpoint, stack.stats()
 
 Used by ``wschat serve``, the tests and the benchmarks. Everything it starts, it stops.
+
+Two HTTP servers: the gateway on ``host:port`` (WebSocket, ``@connections``, the web client,
+``/_local/*``) and the Lambda ``Invoke`` API on a loopback port of its own (``stack.lambda_url``), as
+AWS's Lambda endpoint is separate from execute-api. Both refuse foreign ``Host`` headers and send
+security headers (:mod:`serverless_app.local.http_guard`); ``/_local/token`` answers loopback peers
+only unless ``remote_token`` is set.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from serverless_app.local.dynamodb_local import (
 )
 from serverless_app.local.errors import SetupError
 from serverless_app.local.gateway import Gateway
+from serverless_app.local.http_guard import HostPolicy, install_http_guard, is_wildcard_host
 
 __all__ = [
     "LocalStack",
@@ -59,14 +66,21 @@ class LocalStack:
     runtime: Any
     proxy: Any
     token_secret: str | None
+    lambda_url: str = ""
+    """The Lambda ``Invoke`` API (loopback only), where the handlers' ``AWS_ENDPOINT_URL_LAMBDA`` points."""
+
+    @property
+    def client_host(self) -> str:
+        """The host to reach the gateway at: loopback when listening on every interface."""
+        return loopback_for(self.host)
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.client_host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/{self.gateway.stage}"
+        return f"ws://{self.client_host}:{self.port}/{self.gateway.stage}"
 
     @property
     def connections_url(self) -> str:
@@ -80,11 +94,18 @@ class LocalStack:
         return management_client(self.connections_url)
 
 
+def loopback_for(host: str) -> str:
+    """``host`` as a URL host, with a wildcard (``0.0.0.0``, ``::``) replaced by its loopback address."""
+    if is_wildcard_host(host):
+        return "[::1]" if ":" in host else "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def management_client(connections_url: str) -> Any:
     """boto3's ``apigatewaymanagementapi`` client for a local stage URL (``http://HOST:PORT/prod``).
 
-    Dummy credentials (the gateway wants a SigV4 header, not a valid signature) and no retries,
-    so a caller sees every answer, 410 and 429 included.
+    The local runtime's credentials (the gateway verifies the SigV4 signature against them) and no
+    retries, so a caller sees every answer, 410 and 429 included.
     """
     import boto3
     from botocore.config import Config
@@ -101,6 +122,7 @@ def management_client(connections_url: str) -> Any:
 
 def bind_socket(host: str, port: int, *, what: str = "the gateway", option: str = "--port") -> socket.socket:
     """A listening-ready socket on ``host:port`` (0 = any free port), or one clear :class:`SetupError`."""
+    host = host.strip("[]")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -139,8 +161,16 @@ async def run_local_stack(
     slow_consumer_timeout_s: float = 10.0,
     function_environment: Mapping[str, str] | None = None,
     async_retry_delay_s: float = 1.0,
+    allowed_hosts: Sequence[str] = (),
+    remote_token: bool = False,
+    lambda_port: int = 0,
 ) -> AsyncIterator[LocalStack]:
-    """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway."""
+    """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway.
+
+    ``allowed_hosts``: more names the gateway answers to (``Host`` header), besides the loopback
+    names and ``host``. ``remote_token``: let ``/_local/token`` answer peers other than loopback.
+    ``lambda_port``: the Lambda API's loopback port (0: any free port).
+    """
     from serverless_app.local.dev_tokens import add_dev_token_routes
     from serverless_app.local.dynamodb_proxy import DynamoDBProxy
     from serverless_app.local.lambda_api import add_lambda_routes
@@ -149,9 +179,12 @@ async def run_local_stack(
 
     sock = bind_socket(host, port)  # first: a taken port fails before Java starts
     port = int(sock.getsockname()[1])
+    lambda_sock = bind_socket("127.0.0.1", lambda_port, what="the Lambda API", option="--lambda-port")
+    lambda_url = f"http://127.0.0.1:{lambda_sock.getsockname()[1]}"
     local: DynamoDBLocal | None = None
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(sock.close)
+        stack.callback(lambda_sock.close)
         if dynamodb_endpoint is None:
             local = await asyncio.to_thread(
                 start_dynamodb_local,
@@ -174,7 +207,8 @@ async def run_local_stack(
                 functions=functions,
                 auth_mode=auth_mode,
                 dynamodb_endpoint=proxy.endpoint_url,
-                gateway_url=f"http://{host}:{port}",
+                gateway_url=f"http://{loopback_for(host)}:{port}",
+                lambda_url=lambda_url,
                 token_secret=token_secret,
                 extra=function_environment,
             ),
@@ -198,10 +232,20 @@ async def run_local_stack(
             max_outbound_bytes=max_outbound_bytes,
             slow_consumer_timeout_s=slow_consumer_timeout_s,
         )
+        lambda_app = web.Application()
+        install_http_guard(lambda_app, HostPolicy.loopback(int(lambda_sock.getsockname()[1])))
+        add_lambda_routes(lambda_app, runtime)
+        lambda_runner = web.AppRunner(
+            lambda_app, access_log=None, handler_cancellation=False, shutdown_timeout=2.0
+        )
+        await lambda_runner.setup()
+        stack.push_async_callback(lambda_runner.cleanup)
+        await web.SockSite(lambda_runner, lambda_sock).start()
+
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        add_lambda_routes(app, runtime)
+        install_http_guard(app, HostPolicy(host, port, tuple(allowed_hosts)))
         if auth_mode == "token" and token_secret is not None:
-            add_dev_token_routes(app, secret=token_secret)
+            add_dev_token_routes(app, secret=token_secret, loopback_only=not remote_token)
         gateway.install(app)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=2.0)
         await runner.setup()
@@ -216,4 +260,5 @@ async def run_local_stack(
             runtime=runtime,
             proxy=proxy,
             token_secret=token_secret,
+            lambda_url=lambda_url,
         )

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.local.gateway_fixtures import GatewayServer, route_events, serve_gateway
+from tests.local.signing import signed_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -93,21 +94,73 @@ def test_url_encoded_ids_with_slash_plus_and_equals(server: GatewayServer) -> No
     with connect(server.ws_url) as ws:
         connection_id = connection_id_of(ws)
         url = f"{server.http_url}/prod/@connections/{quote(connection_id, safe='')}"
-        request = urllib.request.Request(
-            url, data=b"plain", method="POST", headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(signed_request(url, data=b"plain"), timeout=10) as response:
             assert response.status == 200
         assert ws.recv(timeout=10) == "plain"
 
 
 def test_unsigned_request_is_forbidden(server: GatewayServer) -> None:
+    """No Authorization header: API Gateway's 403 "Missing Authentication Token"."""
     request = urllib.request.Request(f"{server.http_url}/prod/@connections/AAAA", data=b"x", method="POST")
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 403
-    assert caught.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
+    assert caught.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert json.loads(caught.value.read()) == {"message": "Missing Authentication Token"}
     caught.value.close()
+
+
+def _refusal(request: urllib.request.Request) -> tuple[int, str, str]:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    with caught.value as error:
+        return error.code, error.headers["x-amzn-ErrorType"], json.loads(error.read())["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        ({"service": "lambda"}, "InvalidSignatureException", "scoped to correct service"),
+        ({"region": "eu-west-1"}, "InvalidSignatureException", "scoped to a valid region"),
+        ({"secret_key": "guess"}, "InvalidSignatureException", "does not match"),
+        ({"access_key": "AKIAOTHER"}, "UnrecognizedClientException", "security token"),
+    ],
+)
+def test_wrongly_signed_request_is_forbidden(
+    server: GatewayServer, change: dict[str, str], code: str, message: str
+) -> None:
+    """A signature for another service, region or key, or merely starting with AWS4-HMAC-SHA256: 403."""
+    with connect(server.ws_url) as ws:
+        url = f"{server.http_url}/prod/@connections/{quote(connection_id_of(ws), safe='')}"
+        assert _refusal(signed_request(url, data=b"x", **change))[:2] == (403, code)
+        assert message in _refusal(signed_request(url, data=b"x", **change))[2]
+        fake = urllib.request.Request(
+            url, data=b"x", method="POST", headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"}
+        )
+        assert _refusal(fake)[:2] == (403, "IncompleteSignatureException")
+        assert server.management().get_connection(ConnectionId=connection_id_of(ws))  # still there
+
+
+def test_body_changed_after_signing_is_forbidden(server: GatewayServer) -> None:
+    """The signature covers the payload: another body under the same signature is refused."""
+    with connect(server.ws_url) as ws:
+        url = f"{server.http_url}/prod/@connections/{quote(connection_id_of(ws), safe='')}"
+        request = signed_request(url, data=b"signed")
+        request.data = b"tampered"
+        request.headers["Content-length"] = "8"
+        assert _refusal(request)[1] == "InvalidSignatureException"
+
+
+def test_url_encoded_at_sign_form_reaches_the_connection(server: GatewayServer) -> None:
+    """``/prod/%40connections/{id}``, the form in AWS's documentation, works like ``@connections``."""
+    with connect(server.ws_url) as ws:
+        connection_id = connection_id_of(ws)
+        url = f"{server.http_url}/prod/%40connections/{quote(connection_id, safe='')}"
+        with urllib.request.urlopen(signed_request(url, data=b"encoded"), timeout=10) as response:
+            assert response.status == 200
+        assert ws.recv(timeout=10) == "encoded"
+        with urllib.request.urlopen(signed_request(url, method="GET"), timeout=10) as response:
+            assert response.status == 200 and "connectedAt" in json.load(response)
 
 
 def stalled_client(server: GatewayServer) -> tuple[socket.socket, str]:
