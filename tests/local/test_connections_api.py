@@ -6,7 +6,9 @@ import base64
 import datetime as dt
 import json
 import os
+import shutil
 import socket
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -207,3 +209,28 @@ def test_slow_consumer_gets_429_then_is_disconnected(tmp_path: Path) -> None:
         stats = server.call(server.gateway.snapshot)
         assert stats["connections_api"]["posts"]["429"] == 1
         assert stats["connections"]["slow_consumers_disconnected"] == 1
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_aws_cli_post_to_connection(server: GatewayServer) -> None:
+    """``aws apigatewaymanagementapi post-to-connection --endpoint-url`` passes the SigV4 check."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    env.pop("AWS_PROFILE", None)
+    with connect(server.ws_url) as ws:
+        connection_id = connection_id_of(ws)
+        command = ["aws", "apigatewaymanagementapi", "post-to-connection", "--connection-id", connection_id]
+        command += ["--data", "from the CLI", "--endpoint-url", f"{server.http_url}/prod"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert ws.recv(timeout=10) == "from the CLI"
+        bad = subprocess.run(
+            [*command, "--region", "eu-west-1"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert bad.returncode != 0 and "InvalidSignatureException" in bad.stderr
