@@ -18,9 +18,11 @@ __all__ = [
     "FUNCTIONS",
     "LIMITS",
     "MESSAGES_TABLE",
+    "METRICS_NAMESPACE",
     "ROOMS_TABLE",
     "ROUTES",
     "ROUTE_SELECTION_EXPRESSION",
+    "SERVICE_NAME",
     "STAGE_NAME",
     "TABLES",
     "TOKEN_QUERY_PARAMETER",
@@ -30,10 +32,13 @@ __all__ = [
     "GatewayLimits",
     "IndexDefinition",
     "KeyAttribute",
+    "Metric",
     "RouteDefinition",
     "TableDefinition",
     "function_by_name",
     "function_environment",
+    "physical_name",
+    "service_name",
 ]
 
 AttributeType = Literal["S", "N", "B"]
@@ -102,6 +107,47 @@ class EnvVar:
     FANOUT_PAGE_SIZE = "FANOUT_PAGE_SIZE"  # members per Query page of a fan-out (default 200)
     FANOUT_SHARD_SIZE = "FANOUT_SHARD_SIZE"  # members per fan-out shard (default 1,000)
     FANOUT_RATE_PER_S = "FANOUT_RATE_PER_S"  # @connections posts/s per container (default 1,000)
+    POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"  # the `service` dimension of every metric
+    POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"  # CloudWatch namespace of the EMF metrics
+
+
+# --- names per deployment environment ------------------------------------------
+
+
+def physical_name(name: str, environment: str | None = None) -> str:
+    """The name a resource gets in a deployment environment: the seed's name without one
+    (``websocket-connections``), ``<environment>-<name>`` with one (``dev-websocket-connections``)."""
+    return f"{environment}-{name}" if environment else name
+
+
+# --- metrics (CloudWatch Embedded Metric Format, emitted by the handlers) -----------
+
+METRICS_NAMESPACE = "wschat"
+"""CloudWatch namespace of the handlers' custom metrics (``POWERTOOLS_METRICS_NAMESPACE``)."""
+SERVICE_NAME = "wschat"
+"""The ``service`` dimension of every custom metric (``POWERTOOLS_SERVICE_NAME``), per environment
+``service_name(environment)``: ``wschat``, ``dev-wschat``."""
+
+
+def service_name(environment: str | None = None) -> str:
+    return physical_name(SERVICE_NAME, environment)
+
+
+class Metric:
+    """Names of the custom metrics (namespace ``wschat``, dimension ``service``). Unit Count unless noted;
+    the stack's alarms and dashboard read exactly these."""
+
+    DELIVERIES_SUCCEEDED = "DeliveriesSucceeded"  # @connections posts that reached the client
+    DELIVERIES_GONE = "DeliveriesGone"  # posts answered 410 (connection gone, then pruned)
+    DELIVERIES_FAILED = "DeliveriesFailed"  # posts that failed otherwise (after retries)
+    DELIVERIES_THROTTLED = "DeliveriesThrottled"  # posts answered 429 (retried with backoff)
+    CONNECTIONS_PRUNED = "ConnectionsPruned"
+    FANOUT_RECIPIENTS = "FanoutRecipients"  # members one fan-out posted to
+    FANOUT_DURATION = "FanoutDuration"  # Milliseconds
+    FRAMES_REFUSED = "FramesRefused"  # client frames answered with an error frame
+    RATE_LIMITED = "RateLimited"
+    AUTH_FAILURES = "AuthFailures"  # tokens the authorizer refused
+    WELCOME_LATENCY = "WelcomeLatency"  # Milliseconds, $connect to the welcome frame
 
 
 # --- DynamoDB -----------------------------------------------------------------
@@ -235,7 +281,15 @@ WELCOME_FUNCTION = FunctionDefinition(
         ROOMS_TABLE.name: "read_write",
     },
     manage_connections=True,
+    async_retry_attempts=0,
+    async_max_event_age_s=60,
 )
+"""Never retried (``async_retry_attempts=0``): a retry would post the welcome and the arrival
+announcements again (they are not idempotent), and a duplicate welcome or presence event is worse
+than a missing welcome, which the client does not need to chat. An event older than a minute is
+dropped: the client has long been chatting (or gone). A failed or dropped event goes to the
+function's failure queue (an SQS queue in the stack, with an alarm)."""
+
 FANOUT_FUNCTION = FunctionDefinition(
     name="websocket-fanout",
     handler=f"{_HANDLERS}.fanout.handler",
@@ -342,21 +396,28 @@ def function_environment(
     *,
     auth_mode: AuthMode = DEFAULT_AUTH_MODE,
     message_retention_days: int = DEFAULT_MESSAGE_RETENTION_DAYS,
+    environment_name: str | None = None,
 ) -> dict[str, str]:
     """The environment variables a function gets, on AWS and in the local runtime alike.
 
-    The deployment adds what only it knows (e.g. ``TOKEN_SECRET_ARN``); the local
-    runtime adds endpoint overrides (``AWS_ENDPOINT_URL_*``) and dummy credentials.
+    Table and function names are the physical names of ``environment_name`` (the seed's names
+    without one), so the handlers never assume a name. The deployment adds what only it knows
+    (e.g. ``TOKEN_SECRET_ARN``); the local runtime adds endpoint overrides (``AWS_ENDPOINT_URL_*``)
+    and dummy credentials.
     """
     tables_by_name = {table.name: table for table in TABLES}
-    environment = {tables_by_name[name].env_var: name for name in function.tables}
+    environment = {
+        tables_by_name[name].env_var: physical_name(name, environment_name) for name in function.tables
+    }
     for invoked in function.invokes:
         if invoked == WELCOME_FUNCTION.name:
-            environment[EnvVar.WELCOME_FUNCTION] = invoked
+            environment[EnvVar.WELCOME_FUNCTION] = physical_name(invoked, environment_name)
         if invoked == FANOUT_FUNCTION.name:
-            environment[EnvVar.FANOUT_FUNCTION] = invoked
+            environment[EnvVar.FANOUT_FUNCTION] = physical_name(invoked, environment_name)
     environment[EnvVar.MESSAGE_RETENTION_DAYS] = str(message_retention_days)
     environment[EnvVar.CONNECTION_TTL_SECONDS] = str(CONNECTION_TTL_SECONDS)
     environment[EnvVar.AUTH_MODE] = auth_mode
     environment[EnvVar.LOG_LEVEL] = "INFO"
+    environment[EnvVar.POWERTOOLS_SERVICE_NAME] = service_name(environment_name)
+    environment[EnvVar.POWERTOOLS_METRICS_NAMESPACE] = METRICS_NAMESPACE
     return environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import jsii
@@ -27,7 +28,7 @@ from serverless_app.definitions import (
     RouteDefinition,
 )
 
-__all__ = ["CONNECT_ROUTE", "ApiGatewayCloudWatchRole", "ChatWebSocketApi"]
+__all__ = ["ACCESS_LOG_FORMAT", "CONNECT_ROUTE", "ApiGatewayCloudWatchRole", "ChatWebSocketApi"]
 
 CONNECT_ROUTE = "$connect"
 """The only route API Gateway lets an authorizer guard."""
@@ -38,9 +39,12 @@ _ROUTE_IDS = {"$connect": "Connect", "$disconnect": "Disconnect", "$default": "D
 class ChatWebSocketApi(Construct):
     """``chat-websocket-api`` with one Lambda proxy integration per route and an auto-deployed stage.
 
-    The stage throttles every route to ``LIMITS.stage_rate_limit``/``stage_burst_limit`` and writes
-    access logs to ``access_log_group``. With ``authorizer_function`` the ``$connect`` route gets a
-    Lambda REQUEST authorizer reading the ``token`` query parameter; without it ``$connect`` is open.
+    The stage throttles every route to ``LIMITS.stage_rate_limit``/``stage_burst_limit``. With
+    ``logging`` it writes JSON access logs (``ACCESS_LOG_FORMAT``) to ``access_log_group`` and
+    execution logs at level ERROR: API Gateway refuses both unless the account and region have a
+    CloudWatch role (``ApiGatewayCloudWatchRole``), so ``logging`` is the caller's statement that it
+    has. With ``authorizer_function`` the ``$connect`` route gets a Lambda REQUEST authorizer
+    reading the ``token`` query parameter; without it ``$connect`` is open.
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class ChatWebSocketApi(Construct):
         handlers: Mapping[str, lambda_.IFunction],
         authorizer_function: lambda_.IFunction | None,
         routes: Sequence[RouteDefinition] = ROUTES,
+        api_name: str = API_NAME,
+        logging: bool = True,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -66,7 +72,7 @@ class ChatWebSocketApi(Construct):
         self.api = apigwv2.WebSocketApi(
             self,
             "Api",
-            api_name=API_NAME,
+            api_name=api_name,
             description="wschat: real-time chat over WebSocket",
             route_selection_expression=ROUTE_SELECTION_EXPRESSION,
         )
@@ -93,13 +99,15 @@ class ChatWebSocketApi(Construct):
                     apply_to_children=True,
                 )
 
-        self.access_log_group = logs.LogGroup(
-            self,
-            "AccessLogs",
-            log_group_name=f"/aws/apigateway/{API_NAME}/{STAGE_NAME}/access",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.access_log_group: logs.LogGroup | None = None
+        if logging:
+            self.access_log_group = logs.LogGroup(
+                self,
+                "AccessLogs",
+                log_group_name=f"/aws/apigateway/{api_name}/{STAGE_NAME}/access",
+                retention=log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
         self.stage = apigwv2.WebSocketStage(
             self,
             "Stage",
@@ -109,13 +117,64 @@ class ChatWebSocketApi(Construct):
             throttle=apigwv2.ThrottleSettings(
                 rate_limit=LIMITS.stage_rate_limit, burst_limit=LIMITS.stage_burst_limit
             ),
-            access_log_settings=_AccessLogSettings(self.access_log_group),
+            access_log_settings=(
+                _AccessLogSettings(self.access_log_group) if self.access_log_group is not None else None
+            ),
         )
+        cfn_stage = self.stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        if logging:
+            # Execution logs (API Gateway's own log group API-Gateway-Execution-Logs_<api id>/prod):
+            # errors only, never message bodies (DataTraceEnabled false).
+            cfn_stage.add_property_override("DefaultRouteSettings.LoggingLevel", "ERROR")
+            cfn_stage.add_property_override("DefaultRouteSettings.DataTraceEnabled", False)
+        else:
+            NagSuppressions.add_resource_suppressions(
+                self.stage,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-APIG1",
+                        reason="Stage logging needs the account's API Gateway CloudWatch role, which this "
+                        "stack does not create unless asked (-c apiGatewayCloudWatchRole=true, or "
+                        "-c apiGatewayLogging=true where the account has one); the Lambda logs remain.",
+                    )
+                ],
+                apply_to_children=True,
+            )
+
+
+ACCESS_LOG_FORMAT: dict[str, str] = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "requestTimeEpoch": "$context.requestTimeEpoch",
+    "connectionId": "$context.connectionId",
+    "eventType": "$context.eventType",
+    "routeKey": "$context.routeKey",
+    "messageId": "$context.messageId",
+    "status": "$context.status",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "errorMessage": "$context.error.message",
+    "errorResponseType": "$context.error.responseType",
+    "authorizeStatus": "$context.authorize.status",
+    "authorizeError": "$context.authorize.error",
+    "authorizerError": "$context.authorizer.error",
+    "authorizerLatency": "$context.authorizer.latency",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "integrationRequestId": "$context.integration.requestId",
+    "integrationLatency": "$context.integration.latency",
+    "responseLatency": "$context.responseLatency",
+}
+"""One JSON object per request (CloudWatch Logs Insights discovers the fields): who (connection,
+source), what (event type, route, message id), and how it went (status, the authorizer's and the
+integration's status, error and latency; ``integrationRequestId`` is the Lambda request id)."""
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
-    """Access logs to a log group in the stage's default format (source IP, route, status, request id)."""
+    """Access logs to a log group, one JSON object per request (``ACCESS_LOG_FORMAT``)."""
 
     def __init__(self, log_group: logs.ILogGroup) -> None:
         self._destination = apigwv2.LogGroupLogDestination(log_group)
@@ -126,15 +185,17 @@ class _AccessLogSettings:
 
     @property
     def format(self) -> apigateway.AccessLogFormat | None:
-        return None
+        return apigateway.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")))
 
 
 class ApiGatewayCloudWatchRole(Construct):
     """The account-level role API Gateway needs before a WebSocket stage may write logs to CloudWatch.
 
     This is a per-account, per-region setting (``AWS::ApiGateway::Account``) shared by every REST and
-    WebSocket API; it is what ``RestApi(cloud_watch_role=True)`` creates for REST APIs. The role is
-    retained on stack deletion because other APIs of the account may depend on it.
+    WebSocket API; it is what ``RestApi(cloud_watch_role=True)`` creates for REST APIs. Creating it
+    replaces whatever role the account had, so the stack creates it only when asked
+    (``-c apiGatewayCloudWatchRole=true``). The role and the setting are retained on stack deletion
+    because other APIs of the account may depend on them.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -35,7 +35,10 @@ def _optional_attribute(key: KeyAttribute | None) -> dynamodb.Attribute | None:
 class ChatTables(Construct):
     """One table per definition: on-demand, TTL, point-in-time recovery, AWS-managed encryption.
 
-    ``tables`` maps each table's name (as in ``definitions``) to its ``Table``.
+    ``tables`` maps each table's name (as in ``definitions``, whatever its physical name) to its
+    ``Table``. The tables named in ``retained`` are kept by ``cdk destroy`` (``RemovalPolicy.RETAIN``)
+    and protected from deletion (``DeletionProtectionEnabled``); every other table is deleted with
+    the stack.
     """
 
     def __init__(
@@ -44,15 +47,17 @@ class ChatTables(Construct):
         construct_id: str,
         *,
         definitions: Sequence[TableDefinition] = TABLES,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        physical_name: Callable[[str], str] = lambda name: name,
+        retained: Collection[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.Table] = {}
         for definition in definitions:
+            keep = definition.name in retained
             table = dynamodb.Table(
                 self,
                 construct_id_for(definition.name),
-                table_name=definition.name,
+                table_name=physical_name(definition.name),
                 partition_key=_attribute(definition.partition_key),
                 sort_key=_optional_attribute(definition.sort_key),
                 time_to_live_attribute=definition.ttl_attribute,
@@ -61,7 +66,8 @@ class ChatTables(Construct):
                     point_in_time_recovery_enabled=True
                 ),
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
-                removal_policy=removal_policy,
+                removal_policy=RemovalPolicy.RETAIN if keep else RemovalPolicy.DESTROY,
+                deletion_protection=keep,
             )
             for index in definition.indexes:
                 table.add_global_secondary_index(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
@@ -24,12 +26,15 @@ the deprecation date that cfn-lint's current data gives, so the move to a newer 
 
 
 class ChatFunctions(Construct):
-    """One Lambda function per definition, sharing one code asset.
+    """One Lambda function per definition, sharing one code asset, with X-Ray active tracing.
 
     Every function gets an explicit execution role that may only write to its own log group
     (no ``AWSLambdaBasicExecutionRole``: that managed policy allows writing to every log group);
-    the parent stack adds the table, API and invoke grants. ``functions``, ``roles`` and
-    ``log_groups`` map function names (as in ``definitions``) to the resources.
+    the parent stack adds the table, API and invoke grants. A function with an asynchronous
+    invoke configuration in its definition gets an EventInvokeConfig whose failed (or expired)
+    events go to its own encrypted SQS queue, ``failure_queues``. ``functions``, ``roles``,
+    ``log_groups`` and ``failure_queues`` map function names (as in ``definitions``) to the resources;
+    ``physical_name`` turns a definition's name into the deployed one.
     """
 
     def __init__(
@@ -40,6 +45,7 @@ class ChatFunctions(Construct):
         definitions: Sequence[FunctionDefinition],
         code: lambda_.Code,
         environments: Mapping[str, Mapping[str, str]],
+        physical_name: Callable[[str], str] = lambda name: name,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
     ) -> None:
@@ -47,12 +53,14 @@ class ChatFunctions(Construct):
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
+        self.failure_queues: dict[str, sqs.Queue] = {}
         for definition in definitions:
             name = construct_id_for(definition.name)
+            function_name = physical_name(definition.name)
             log_group = logs.LogGroup(
                 self,
                 f"{name}LogGroup",
-                log_group_name=f"/aws/lambda/{definition.name}",
+                log_group_name=f"/aws/lambda/{function_name}",
                 retention=log_retention,
                 removal_policy=RemovalPolicy.DESTROY,
             )
@@ -60,13 +68,13 @@ class ChatFunctions(Construct):
                 self,
                 f"{name}Role",
                 assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                description=f"Execution role of {definition.name}",
+                description=f"Execution role of {function_name}",
             )
             log_group.grant_write(role)
             function = lambda_.Function(
                 self,
                 f"{name}Function",
-                function_name=definition.name,
+                function_name=function_name,
                 description=definition.description,
                 runtime=RUNTIME,
                 architecture=architecture,
@@ -77,10 +85,13 @@ class ChatFunctions(Construct):
                 environment=dict(environments[definition.name]),
                 role=role,
                 log_group=log_group,
+                tracing=lambda_.Tracing.ACTIVE,
             )
             if definition.async_retry_attempts is not None or definition.async_max_event_age_s is not None:
                 # An EventInvokeConfig: how often Lambda retries a failed asynchronous invocation
-                # and how old an event may get (see the definition: duplicates are bounded by it).
+                # and how old an event may get (see the definition: duplicates are bounded by it);
+                # what still fails, or expires, lands in the function's failure queue.
+                queue = self._failure_queue(name, function_name)
                 function.configure_async_invoke(
                     retry_attempts=definition.async_retry_attempts,
                     max_event_age=(
@@ -88,7 +99,22 @@ class ChatFunctions(Construct):
                         if definition.async_max_event_age_s is not None
                         else None
                     ),
+                    on_failure=destinations.SqsDestination(queue),
                 )
+                self.failure_queues[definition.name] = queue
+            NagSuppressions.add_resource_suppressions(
+                role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
+                        "support no resource-level permissions, so CDK grants them on '*' (as "
+                        "AWSXRayDaemonWriteAccess does).",
+                        applies_to=["Resource::*"],
+                    )
+                ],
+                apply_to_children=True,
+            )
             NagSuppressions.add_resource_suppressions(
                 function,
                 [
@@ -103,6 +129,28 @@ class ChatFunctions(Construct):
             self.functions[definition.name] = function
             self.roles[definition.name] = role
             self.log_groups[definition.name] = log_group
+
+    def _failure_queue(self, name: str, function_name: str) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            f"{name}FailureQueue",
+            queue_name=f"{function_name}-failures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        NagSuppressions.add_resource_suppressions(
+            queue,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SQS3",
+                    reason="This queue is itself the dead-letter destination of the function's failed "
+                    "asynchronous invocations (EventInvokeConfig OnFailure); nothing consumes it, an "
+                    "alarm fires when a message arrives.",
+                )
+            ],
+        )
+        return queue
 
     def __getitem__(self, name: str) -> lambda_.Function:
         return self.functions[name]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, cast, get_args
 
-from aws_cdk import CfnElement, CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnElement, CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -19,12 +19,20 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from serverless_app.definitions import (
+    API_NAME,
     AUTHORIZER_FUNCTION,
+    CONNECT_FUNCTION,
     DEFAULT_AUTH_MODE,
+    DEFAULT_FUNCTION,
     DEFAULT_MESSAGE_RETENTION_DAYS,
+    DISCONNECT_FUNCTION,
+    FANOUT_FUNCTION,
     FUNCTIONS,
+    MESSAGES_TABLE,
+    SERVICE_NAME,
     TABLES,
     TOKEN_SECRET_NAME,
+    WELCOME_FUNCTION,
     AuthMode,
     EnvVar,
     FunctionDefinition,
@@ -34,15 +42,32 @@ from serverless_app.definitions import (
 from serverless_app.stacks.api import ApiGatewayCloudWatchRole, ChatWebSocketApi
 from serverless_app.stacks.asset import lambda_code
 from serverless_app.stacks.database import ChatTables
+from serverless_app.stacks.environment import DeploymentEnvironment, context_flag
 from serverless_app.stacks.functions import ChatFunctions
+from serverless_app.stacks.monitoring import ChatMonitoring, TroubleshootingQueries
 
-__all__ = ["AUTH_CONTEXT_KEY", "WebSocketChatStack", "resolve_auth_mode"]
+__all__ = [
+    "ALARM_EMAIL_CONTEXT_KEY",
+    "API_GATEWAY_ACCOUNT_CONTEXT_KEY",
+    "API_GATEWAY_LOGGING_CONTEXT_KEY",
+    "AUTH_CONTEXT_KEY",
+    "WebSocketChatStack",
+    "resolve_auth_mode",
+]
 
 AUTH_CONTEXT_KEY = "auth"
 """CDK context key choosing the auth mode: ``cdk synth -c auth=none``."""
 
 API_GATEWAY_ACCOUNT_CONTEXT_KEY = "apiGatewayCloudWatchRole"
-"""CDK context key; ``-c apiGatewayCloudWatchRole=false`` when the account already has its logging role."""
+"""CDK context key; ``-c apiGatewayCloudWatchRole=true`` creates the account-wide API Gateway CloudWatch
+role (replacing the account's current one) and turns stage logging on. Off by default."""
+
+API_GATEWAY_LOGGING_CONTEXT_KEY = "apiGatewayLogging"
+"""CDK context key; ``-c apiGatewayLogging=true`` turns the stage's access and execution logs on in an
+account that already has its API Gateway CloudWatch role. Defaults to ``apiGatewayCloudWatchRole``."""
+
+ALARM_EMAIL_CONTEXT_KEY = "alarmEmail"
+"""CDK context key; ``-c alarmEmail=ops@example.com`` subscribes that address to the alarm topic."""
 
 _GRANTS: dict[TableAccess, str] = {
     "read": "grant_read_data",
@@ -75,20 +100,34 @@ class WebSocketChatStack(Stack):
         construct_id: str,
         *,
         auth_mode: AuthMode | None = None,
+        environment: DeploymentEnvironment | None = None,
         message_retention_days: int = DEFAULT_MESSAGE_RETENTION_DAYS,
         oidc_jwks_url: str | None = None,
         oidc_issuer: str | None = None,
         oidc_audience: str | None = None,
+        alarm_email: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("description", "wschat: real-time WebSocket chat (API Gateway, Lambda, DynamoDB)")
         super().__init__(scope, construct_id, **kwargs)
         self.auth_mode: AuthMode = resolve_auth_mode(self, auth_mode)
+        self.deployment = environment if environment is not None else DeploymentEnvironment.from_context(self)
+        env = self.deployment
         if message_retention_days < 1:
             raise ValueError("message_retention_days must be at least 1")
         oidc = _oidc_settings(self.auth_mode, oidc_jwks_url, oidc_issuer, oidc_audience)
+        if alarm_email is None:
+            alarm_email = self.node.try_get_context(ALARM_EMAIL_CONTEXT_KEY) or None
+        create_account_role = context_flag(self, API_GATEWAY_ACCOUNT_CONTEXT_KEY)
+        stage_logging = context_flag(self, API_GATEWAY_LOGGING_CONTEXT_KEY, default=create_account_role)
 
-        self.tables = ChatTables(self, "Tables", definitions=TABLES)
+        self.tables = ChatTables(
+            self,
+            "Tables",
+            definitions=TABLES,
+            physical_name=env.physical_name,
+            retained={MESSAGES_TABLE.name} if env.is_production else (),
+        )
 
         definitions = [
             function
@@ -97,7 +136,10 @@ class WebSocketChatStack(Stack):
         ]
         environments = {
             function.name: function_environment(
-                function, auth_mode=self.auth_mode, message_retention_days=message_retention_days
+                function,
+                auth_mode=self.auth_mode,
+                message_retention_days=message_retention_days,
+                environment_name=env.name,
             )
             for function in definitions
         }
@@ -111,7 +153,13 @@ class WebSocketChatStack(Stack):
                 environments[AUTHORIZER_FUNCTION.name][EnvVar.TOKEN_SECRET_ARN] = self.token_secret.secret_arn
 
         self.functions = ChatFunctions(
-            self, "Functions", definitions=definitions, code=lambda_code(), environments=environments
+            self,
+            "Functions",
+            definitions=definitions,
+            code=lambda_code(),
+            environments=environments,
+            physical_name=env.physical_name,
+            log_retention=env.log_retention,
         )
         authorizer_function = self.functions.functions.get(AUTHORIZER_FUNCTION.name)
         if self.token_secret is not None and authorizer_function is not None:
@@ -122,6 +170,9 @@ class WebSocketChatStack(Stack):
             "WebSocket",
             handlers=self.functions.functions,
             authorizer_function=authorizer_function,
+            api_name=env.physical_name(API_NAME),
+            logging=stage_logging,
+            log_retention=env.log_retention,
         )
         if self.auth_mode == "none":
             NagSuppressions.add_resource_suppressions(
@@ -136,12 +187,38 @@ class WebSocketChatStack(Stack):
                 ],
                 apply_to_children=True,
             )
-        if self.node.try_get_context(API_GATEWAY_ACCOUNT_CONTEXT_KEY) not in ("false", False):
+        self.api_gateway_account: ApiGatewayCloudWatchRole | None = None
+        if create_account_role:
             self.api_gateway_account = ApiGatewayCloudWatchRole(self, "ApiGatewayCloudWatchRole")
             self.api.stage.node.add_dependency(self.api_gateway_account.account)
 
         for definition in definitions:
             self._grant(definition)
+
+        prefix = env.physical_name(SERVICE_NAME)
+        self.monitoring = ChatMonitoring(
+            self,
+            "Monitoring",
+            prefix=prefix,
+            service=env.service_name,
+            functions=self.functions.functions,
+            definitions=definitions,
+            authorizer_name=AUTHORIZER_FUNCTION.name,
+            tables=self.tables.tables,
+            failure_queues=self.functions.failure_queues,
+            api_id=self.api.api.api_id,
+            alarm_email=alarm_email,
+        )
+        self.queries = TroubleshootingQueries(
+            self,
+            "Queries",
+            prefix=prefix,
+            access_logs=self.api.access_log_group,
+            function_logs=self.functions.log_groups,
+            connect=[AUTHORIZER_FUNCTION.name, CONNECT_FUNCTION.name],
+            messages=[DEFAULT_FUNCTION.name, FANOUT_FUNCTION.name, DISCONNECT_FUNCTION.name],
+            welcome=[CONNECT_FUNCTION.name, WELCOME_FUNCTION.name],
+        )
 
         CfnOutput(
             self,
@@ -167,7 +244,7 @@ class WebSocketChatStack(Stack):
         secret = secretsmanager.Secret(
             self,
             "TokenSecret",
-            secret_name=TOKEN_SECRET_NAME,
+            secret_name=self.deployment.physical_name(TOKEN_SECRET_NAME),
             description="wschat: key signing the tokens the $connect authorizer accepts",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True, include_space=False
@@ -193,10 +270,20 @@ class WebSocketChatStack(Stack):
         if definition.manage_connections:
             self.api.stage.grant_management_api_access(function)
         for invoked in definition.invokes:
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunction"], resources=[self.functions[invoked].function_arn]
+            # A function invoking itself names its ARN from its name: a reference to its own
+            # ``Arn`` would make the function depend on its policy and the policy on the function.
+            arn = (
+                self.format_arn(
+                    service="lambda",
+                    resource="function",
+                    resource_name=self.deployment.physical_name(invoked),
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
                 )
+                if invoked == definition.name
+                else self.functions[invoked].function_arn
+            )
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[arn])
             )
         wildcards = [
             f"Resource::<{self.get_logical_id(_cfn(self.tables[name]))}.Arn>/index/*"

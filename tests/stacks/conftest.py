@@ -57,7 +57,7 @@ class Synthesized:
 
 def synthesize(**stack_kwargs: Any) -> Synthesized:
     app = cdk.App(context=stack_kwargs.pop("context", None))
-    stack = WebSocketChatStack(app, "WebSocketChatStack", **stack_kwargs)
+    stack = WebSocketChatStack(app, stack_kwargs.pop("stack_id", "WebSocketChatStack"), **stack_kwargs)
     cdk.Aspects.of(stack).add(AwsSolutionsChecks(verbose=True))
     template = Template.from_stack(stack)
     return Synthesized(stack=stack, template=template, annotations=Annotations.from_stack(stack))
@@ -73,6 +73,24 @@ def token_stack() -> Iterator[Synthesized]:
 def none_stack() -> Iterator[Synthesized]:
     """The stack in ``none`` auth mode, chosen the way the CLI does: ``-c auth=none``."""
     yield synthesize(context={"auth": "none"})
+
+
+@pytest.fixture(scope="session")
+def dev_stack() -> Iterator[Synthesized]:
+    """``-c env=dev -c alarmEmail=…``: a development environment, alarms mailed to an address."""
+    yield synthesize(stack_id="WebSocketChatStack-dev", context={"env": "dev", "alarmEmail": ALARM_EMAIL})
+
+
+@pytest.fixture(scope="session")
+def prod_stack() -> Iterator[Synthesized]:
+    """``-c env=prod -c apiGatewayCloudWatchRole=true``: production, creating the account's API Gateway
+    logging role, hence with stage access and execution logs."""
+    yield synthesize(
+        stack_id="WebSocketChatStack-prod", context={"env": "prod", "apiGatewayCloudWatchRole": "true"}
+    )
+
+
+ALARM_EMAIL = "ops@example.com"
 
 
 @pytest.fixture(params=["token", "none"])

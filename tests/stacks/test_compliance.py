@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from aws_cdk.assertions import Match
 
 from tests.stacks.conftest import Synthesized
@@ -21,25 +22,33 @@ RUNTIME_NOTICE_DAYS = 90
 """Days before a runtime's deprecation date from which the test below fails."""
 
 
+@pytest.fixture(params=["token", "none", "dev", "prod"])
+def every_stack(request: pytest.FixtureRequest) -> Synthesized:
+    """Each synthesized variant in turn: both auth modes, a dev environment with an alarm e-mail, and
+    production with the account's API Gateway role and stage logging."""
+    stack: Synthesized = request.getfixturevalue(f"{request.param}_stack")
+    return stack
+
+
 def _messages(findings: Sequence[object]) -> list[str]:
     return [str(getattr(finding, "entry", finding)) for finding in findings]
 
 
-def test_no_unsuppressed_nag_errors(any_stack: Synthesized) -> None:
+def test_no_unsuppressed_nag_errors(every_stack: Synthesized) -> None:
     """cdk-nag AwsSolutions reports no error that is not suppressed with a reason."""
-    assert _messages(any_stack.annotations.find_error("*", NAG)) == []
+    assert _messages(every_stack.annotations.find_error("*", NAG)) == []
 
 
-def test_no_unsuppressed_nag_warnings(any_stack: Synthesized) -> None:
+def test_no_unsuppressed_nag_warnings(every_stack: Synthesized) -> None:
     """cdk-nag AwsSolutions reports no warning that is not suppressed with a reason."""
-    assert _messages(any_stack.annotations.find_warning("*", NAG)) == []
+    assert _messages(every_stack.annotations.find_warning("*", NAG)) == []
 
 
-def test_every_nag_suppression_states_a_reason(any_stack: Synthesized) -> None:
+def test_every_nag_suppression_states_a_reason(every_stack: Synthesized) -> None:
     """Every cdk-nag suppression in the template carries a real sentence as its reason."""
     suppressions = [
         rule
-        for resource in any_stack.json["Resources"].values()
+        for resource in every_stack.json["Resources"].values()
         for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
     ]
     assert suppressions
@@ -78,9 +87,9 @@ def _cfn_lint(synthesized: Synthesized, tmp_path: Path, *args: str) -> subproces
     )
 
 
-def test_cfn_lint_finds_nothing(any_stack: Synthesized, tmp_path: Path) -> None:
+def test_cfn_lint_finds_nothing(every_stack: Synthesized, tmp_path: Path) -> None:
     """cfn-lint reports no error, warning or informational finding beyond the two documented ones."""
-    result = _cfn_lint(any_stack, tmp_path, "--ignore-checks", *CFN_LINT_IGNORED)
+    result = _cfn_lint(every_stack, tmp_path, "--ignore-checks", *CFN_LINT_IGNORED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

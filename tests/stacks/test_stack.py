@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 
 from serverless_app.definitions import (
     API_NAME,
@@ -29,6 +30,7 @@ from serverless_app.definitions import (
     TableDefinition,
     function_environment,
 )
+from serverless_app.stacks.api import ACCESS_LOG_FORMAT
 from serverless_app.stacks.websocket_chat_stack import WebSocketChatStack
 from tests.stacks.conftest import Synthesized, synthesize
 
@@ -80,22 +82,67 @@ def test_stage_is_prod_auto_deployed_and_throttled(any_stack: Synthesized) -> No
     )
 
 
-def test_stage_writes_access_logs_to_a_retained_log_group(any_stack: Synthesized) -> None:
-    """Stage access logs go to a log group with a retention, in a format carrying the request id."""
-    stage = next(iter(any_stack.resources("AWS::ApiGatewayV2::Stage").values()))["Properties"]
+def test_stage_writes_json_access_logs_and_error_execution_logs_when_logging(prod_stack: Synthesized) -> None:
+    """With stage logging on, access logs are JSON objects carrying the request, connection, route,
+    status, integration error and latency, in a log group with a retention; execution logs are at
+    level ERROR without message bodies."""
+    stage = next(iter(prod_stack.resources("AWS::ApiGatewayV2::Stage").values()))["Properties"]
     settings = stage["AccessLogSettings"]
-    assert "$context.requestId" in settings["Format"]
+    fields = json.loads(settings["Format"])
+    assert fields == ACCESS_LOG_FORMAT
+    for variable in (
+        "$context.requestId",
+        "$context.connectionId",
+        "$context.eventType",
+        "$context.routeKey",
+        "$context.status",
+        "$context.integration.error",
+        "$context.integration.latency",
+        "$context.error.message",
+    ):
+        assert variable in fields.values(), variable
     log_group_id = settings["DestinationArn"]["Fn::GetAtt"][0]
-    log_group = any_stack.json["Resources"][log_group_id]
+    log_group = prod_stack.json["Resources"][log_group_id]
     assert log_group["Type"] == "AWS::Logs::LogGroup"
-    assert log_group["Properties"]["RetentionInDays"] == ONE_MONTH_DAYS
+    assert log_group["Properties"]["LogGroupName"] == f"/aws/apigateway/prod-{API_NAME}/{STAGE_NAME}/access"
+    assert log_group["Properties"]["RetentionInDays"] > 0
+    assert stage["DefaultRouteSettings"]["LoggingLevel"] == "ERROR"
+    assert stage["DefaultRouteSettings"]["DataTraceEnabled"] is False
 
 
-def test_api_gateway_account_has_a_logging_role(any_stack: Synthesized) -> None:
-    """The account-level API Gateway CloudWatch role exists (WebSocket access logs need it) and the stage waits for it."""
-    account_id = next(iter(any_stack.resources("AWS::ApiGateway::Account")))
-    stage = next(iter(any_stack.resources("AWS::ApiGatewayV2::Stage").values()))
+def test_the_account_logging_role_is_created_only_when_asked(
+    token_stack: Synthesized, none_stack: Synthesized, dev_stack: Synthesized, prod_stack: Synthesized
+) -> None:
+    """No AWS::ApiGateway::Account (an account-wide setting) and no stage logging (which needs it) by
+    default; -c apiGatewayCloudWatchRole=true creates the retained role and setting, the stage waits
+    for it and logs."""
+    for synthesized in (token_stack, none_stack, dev_stack):
+        synthesized.template.resource_count_is("AWS::ApiGateway::Account", 0)
+        stage = next(iter(synthesized.resources("AWS::ApiGatewayV2::Stage").values()))["Properties"]
+        assert "AccessLogSettings" not in stage
+        assert "LoggingLevel" not in stage["DefaultRouteSettings"]
+    (account_id,) = prod_stack.resources("AWS::ApiGateway::Account")
+    account = prod_stack.json["Resources"][account_id]
+    assert account["DeletionPolicy"] == "Retain"
+    role = prod_stack.json["Resources"][account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]]
+    assert role["DeletionPolicy"] == "Retain"
+    stage = next(iter(prod_stack.resources("AWS::ApiGatewayV2::Stage").values()))
     assert account_id in stage["DependsOn"]
+    assert "AccessLogSettings" in stage["Properties"]
+
+
+def test_stage_logging_alone_uses_the_accounts_existing_role() -> None:
+    """-c apiGatewayLogging=true logs from the stage without creating the account role (the account has one)."""
+    app = cdk.App(context={"apiGatewayLogging": "true"})
+    template = Template.from_stack(WebSocketChatStack(app, "S"))
+    template.resource_count_is("AWS::ApiGateway::Account", 0)
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "AccessLogSettings": Match.any_value(),
+            "DefaultRouteSettings": Match.object_like({"LoggingLevel": "ERROR"}),
+        },
+    )
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.route_key)
@@ -408,45 +455,81 @@ def test_manage_connections_only_where_defined_and_scoped_to_prod(
     assert parts[-1] == f"/{STAGE_NAME}/*/@connections/*"
 
 
-def test_only_connect_and_default_may_invoke_and_only_their_own_function(token_stack: Synthesized) -> None:
-    """websocket-connect may invoke websocket-welcome, websocket-default websocket-fanout (exact ARNs);
-    no other function may invoke anything."""
-    allowed = {CONNECT_FUNCTION.name: WELCOME_FUNCTION.name, DEFAULT_FUNCTION.name: FANOUT_FUNCTION.name}
-    for function in FUNCTIONS:
-        invokes = [s for s in token_stack.function_statements(function.name) if "lambda:" in str(s["Action"])]
-        if function.name in allowed:
-            target_id = token_stack.function_id(allowed[function.name])
-            assert invokes == [
-                {
-                    "Action": "lambda:InvokeFunction",
-                    "Effect": "Allow",
-                    "Resource": {"Fn::GetAtt": [target_id, "Arn"]},
-                }
-            ]
-        else:
-            assert invokes == []
-
-
-def test_the_fanout_function_retries_a_failed_shard_once_within_five_minutes(
+def test_functions_may_invoke_exactly_the_functions_their_definition_invokes(
     token_stack: Synthesized,
 ) -> None:
-    """websocket-fanout has an EventInvokeConfig with the definition's retry attempts and event age; no
-    other function has one, and websocket-fanout cannot touch the messages table."""
+    """websocket-connect may invoke websocket-welcome, websocket-default websocket-fanout (exact ARNs),
+    each function only what its definition's ``invokes`` names; the others may invoke nothing."""
+    assert WELCOME_FUNCTION.name in CONNECT_FUNCTION.invokes
+    assert FANOUT_FUNCTION.name in DEFAULT_FUNCTION.invokes
+    for function in FUNCTIONS:
+        invokes = [s for s in token_stack.function_statements(function.name) if "lambda:" in str(s["Action"])]
+        assert len(invokes) == len(function.invokes), function.name
+        for invoked, statement in zip(function.invokes, invokes, strict=True):
+            assert statement["Action"] == "lambda:InvokeFunction"
+            if invoked == function.name:  # itself: by name, a reference would be a dependency cycle
+                assert _join_parts(statement["Resource"])[-1] == f":function:{invoked}"
+            else:
+                assert statement["Resource"] == {"Fn::GetAtt": [token_stack.function_id(invoked), "Arn"]}
+
+
+def test_asynchronously_invoked_functions_have_bounded_retries_and_a_failure_queue(
+    token_stack: Synthesized,
+) -> None:
+    """websocket-welcome (never retried, events of at most a minute) and websocket-fanout (retried
+    once within five minutes) have an EventInvokeConfig as defined, whose failures go to an encrypted
+    SQS queue of their own; no other function has one, and websocket-fanout cannot touch the messages."""
     configs = token_stack.resources("AWS::Lambda::EventInvokeConfig")
-    assert len(configs) == 1
-    (config,) = configs.values()
-    props = config["Properties"]
-    assert props["FunctionName"] == {"Ref": token_stack.function_id(FANOUT_FUNCTION.name)}
-    assert props["MaximumRetryAttempts"] == FANOUT_FUNCTION.async_retry_attempts == 1
-    assert props["MaximumEventAgeInSeconds"] == FANOUT_FUNCTION.async_max_event_age_s
+    by_function = {
+        config["Properties"]["FunctionName"]["Ref"]: config["Properties"] for config in configs.values()
+    }
+    assert set(by_function) == {token_stack.function_id(f.name) for f in (WELCOME_FUNCTION, FANOUT_FUNCTION)}
+    assert WELCOME_FUNCTION.async_retry_attempts == 0
+    assert FANOUT_FUNCTION.async_retry_attempts == 1
+    queues = []
+    for function in (WELCOME_FUNCTION, FANOUT_FUNCTION):
+        props = by_function[token_stack.function_id(function.name)]
+        assert props["MaximumRetryAttempts"] == function.async_retry_attempts
+        assert props["MaximumEventAgeInSeconds"] == function.async_max_event_age_s
+        queue_id = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        queue = token_stack.json["Resources"][queue_id]
+        assert queue["Type"] == "AWS::SQS::Queue"
+        assert queue["Properties"]["QueueName"] == f"{function.name}-failures"
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        sends = [
+            s for s in token_stack.function_statements(function.name) if "sqs:SendMessage" in s["Action"]
+        ]
+        assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+        queues.append(queue_id)
+    for policy in token_stack.resources("AWS::SQS::QueuePolicy").values():
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(token_stack.resources("AWS::SQS::QueuePolicy")) == len(queues)
     assert MESSAGES_TABLE.name not in FANOUT_FUNCTION.tables
 
 
-def test_no_function_policy_allows_any_resource(any_stack: Synthesized) -> None:
-    """No statement of any function's role has Resource "*"."""
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+def test_no_function_policy_allows_any_resource_but_xray(any_stack: Synthesized) -> None:
+    """No statement of any function's role has Resource "*", except X-Ray's two write actions, which
+    have no resource-level permissions."""
     for function in any_stack.resources("AWS::Lambda::Function").values():
         for statement in any_stack.function_statements(function["Properties"]["FunctionName"]):
-            assert "*" not in _as_list(statement["Resource"]), statement
+            if "*" in _as_list(statement["Resource"]):
+                assert statement["Action"] == XRAY_ACTIONS, statement
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_every_function_is_traced_with_xray(token_stack: Synthesized, function: FunctionDefinition) -> None:
+    """Each function has X-Ray active tracing and may write its traces."""
+    token_stack.template.has_resource_properties(
+        "AWS::Lambda::Function", {"FunctionName": function.name, "TracingConfig": {"Mode": "Active"}}
+    )
+    assert {"Action": XRAY_ACTIONS, "Effect": "Allow", "Resource": "*"} in token_stack.function_statements(
+        function.name
+    )
 
 
 # --- outputs and configuration -------------------------------------------------
