@@ -479,6 +479,9 @@ class LambdaRuntime:
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # Lambda sets X-Ray's daemon address and trace header when tracing is active; there is no
+            # daemon here, so Powertools' Tracer is told to stay off (logs and EMF metrics stay on).
+            "POWERTOOLS_TRACE_DISABLED": "true",
         }
         environment.update(self._environments.get(definition.name, {}))
         return environment
