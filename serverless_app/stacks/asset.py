@@ -5,7 +5,8 @@ The staging directory mirrors what Lambda's ``/var/task`` will hold::
     serverless_app/__init__.py
     serverless_app/definitions.py
     serverless_app/chat/**            (*.py and *.json only)
-    fastjsonschema/ jwt/ structlog/ tenacity/ h11/ rsa/ pyasn1/   (+ their *.dist-info, for the licenses)
+    fastjsonschema/ jwt/ structlog/ tenacity/ h11/ rsa/ pyasn1/ aws_lambda_powertools/
+    typing_extensions.py aws_xray_sdk/ wrapt/   (+ their *.dist-info, for the licenses)
 
 The dependencies are copied from the current interpreter's site-packages, so the asset
 carries exactly the versions pinned in ``pyproject.toml`` and tested locally. Only pure
@@ -33,6 +34,7 @@ from aws_cdk import aws_lambda as lambda_
 __all__ = [
     "COMPILED_SUFFIXES",
     "FORBIDDEN_PACKAGES",
+    "OPTIONAL_ACCELERATORS",
     "RUNTIME_DEPENDENCIES",
     "AssetError",
     "lambda_asset_directory",
@@ -48,8 +50,18 @@ RUNTIME_DEPENDENCIES: tuple[str, ...] = (
     "h11",
     "rsa",
     "pyasn1",
+    "aws_lambda_powertools",
+    "typing_extensions",
+    "aws_xray_sdk",
+    "wrapt",
 )
-"""Top-level import names the handlers need besides the standard library and boto3."""
+"""Top-level import names the handlers need besides the standard library and what the Lambda runtime
+provides (boto3, botocore, jmespath: Powertools' other dependency). ``aws_xray_sdk`` and ``wrapt`` are
+Powertools' Tracer."""
+
+OPTIONAL_ACCELERATORS: frozenset[str] = frozenset({"wrapt"})
+"""Dependencies whose compiled extension is optional: staged without it (wrapt imports its pure-Python
+implementation when ``wrapt._wrappers`` is missing), since a machine's build would not load on Lambda."""
 
 FORBIDDEN_PACKAGES: frozenset[str] = frozenset(
     {"aws_cdk", "constructs", "jsii", "cdk_nag", "boto3", "botocore", "s3transfer", "tests"}
@@ -131,7 +143,10 @@ def _copy_dependency(import_name: str, destination: Path) -> None:
     spec = importlib.util.find_spec(import_name)
     if spec is None:
         raise AssetError(f"runtime dependency {import_name!r} is not installed in this interpreter")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    patterns = ["__pycache__", "*.pyc"]
+    if import_name in OPTIONAL_ACCELERATORS:
+        patterns += [f"*{suffix}" for suffix in COMPILED_SUFFIXES]
+    ignore = shutil.ignore_patterns(*patterns)
     if spec.submodule_search_locations:
         (package_dir,) = list(spec.submodule_search_locations)
         shutil.copytree(package_dir, destination / import_name, ignore=ignore)

@@ -14,6 +14,7 @@ import pytest
 from serverless_app.definitions import FUNCTIONS, FunctionDefinition, function_environment
 from serverless_app.stacks.asset import (
     COMPILED_SUFFIXES,
+    OPTIONAL_ACCELERATORS,
     RUNTIME_DEPENDENCIES,
     AssetError,
     stage_lambda_asset,
@@ -77,8 +78,9 @@ def test_asset_holds_the_application(asset: Path) -> None:
 
 @pytest.mark.parametrize("name", RUNTIME_DEPENDENCIES)
 def test_asset_holds_each_dependency_with_its_license(asset: Path, name: str) -> None:
-    """Each runtime dependency is there with the .dist-info of its distribution (METADATA and license)."""
-    assert (asset / name / "__init__.py").is_file()
+    """Each runtime dependency is there (a package, or a single module) with the .dist-info of its
+    distribution (METADATA and license)."""
+    assert (asset / name / "__init__.py").is_file() or (asset / f"{name}.py").is_file()
     (distribution,) = importlib.metadata.packages_distributions()[name]
     metadata = importlib.metadata.metadata(distribution)
     dist_infos = [
@@ -88,6 +90,19 @@ def test_asset_holds_each_dependency_with_its_license(asset: Path, name: str) ->
     ]
     assert len(dist_infos) == 1, name
     assert any("licen" in str(path).lower() for path in dist_infos[0].rglob("*")), name
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL_ACCELERATORS))
+def test_optional_accelerators_are_staged_pure_python_and_import(asset: Path, name: str) -> None:
+    """wrapt (Powertools' Tracer, through aws_xray_sdk) is staged without its compiled extension, and
+    imports from the asset alone in a bare interpreter: its pure-Python implementation."""
+    assert (asset / name).is_dir()
+    probe = f"import sys; sys.path[:0] = [{str(asset)!r}]; import {name}; print({name}.__file__)"
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(asset))
 
 
 def test_staging_refuses_compiled_files(tmp_path: Path) -> None:
