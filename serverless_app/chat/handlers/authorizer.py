@@ -62,15 +62,23 @@ def _secrets_manager() -> Any:
     return boto3.client("secretsmanager")
 
 
-@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    policy = _authorize(event, context)
+    if policy is None:
+        # API Gateway's cue for 401; raised outside the traced handler, so a refused token is no error there
+        raise Exception("Unauthorized")
+    return policy
+
+
+@lambda_handler
+def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     token = (event.get("queryStringParameters") or {}).get(TOKEN_QUERY_PARAMETER)
     try:
         claims = _verifier()(token)
     except InvalidToken as error:
         logger.info("token refused", reason=str(error))
         record_auth_failure(str(error))
-        raise Exception("Unauthorized") from None  # API Gateway's cue for 401
+        return None
     bind(user_id=claims.user_id)
     logger.info("token accepted")
     return {
