@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -35,7 +36,6 @@ from typing import Any, Generic, TypeVar
 
 import jwt
 
-from serverless_app.chat.observability import logger as log
 from serverless_app.definitions import EnvVar
 
 __all__ = [
@@ -65,6 +65,8 @@ ALGORITHM = "HS256"
 LEEWAY_S = int(os.environ.get(EnvVar.TOKEN_LEEWAY_S) or 30)
 """Clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (30 s; ``TOKEN_LEEWAY_S``, read once per
 container). The chat core closes a connection at the same bound, ``exp`` plus this."""
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_LIFETIME_S = 24 * 3600
 """Longest ``exp - iat`` accepted unless configured otherwise (``TOKEN_MAX_LIFETIME_S``)."""
 
@@ -208,7 +210,9 @@ class RefreshingKeys(Generic[T]):
         try:
             value = self._load()
         except Exception as error:  # any failure of the source: keep what we have, refuse if nothing
-            log.error("cannot read keys", what=self._what, error=f"{type(error).__name__}: {error}")
+            log.error(
+                "cannot read keys", extra={"what": self._what, "error": f"{type(error).__name__}: {error}"}
+            )
             return False
         self._value, self._loaded_at = value, now
         return True

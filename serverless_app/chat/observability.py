@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import time
@@ -80,6 +81,20 @@ class _Stdout:
 logger = Logger(service=SERVICE_NAME, stream=_Stdout(), utc=True, use_rfc3339=True)  # type: ignore[arg-type]
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME, patch_modules=["botocore"])
+
+
+def _adopt_library_loggers() -> None:
+    """Modules that log with the standard library (``logging.getLogger(__name__)``, ``extra={…}``) and
+    are also used outside Lambda (``auth``, ``protocol``) write the same JSON lines, with the
+    invocation's keys, once this module is imported: that is, in a Lambda function."""
+    library = logging.getLogger("serverless_app.chat")
+    if logger.registered_handler not in library.handlers:
+        library.addHandler(logger.registered_handler)
+    library.setLevel(logger.log_level)
+    library.propagate = False
+
+
+_adopt_library_loggers()
 
 
 def bind(**keys: object) -> None:

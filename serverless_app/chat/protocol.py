@@ -9,6 +9,7 @@ The machine-readable contract is ``protocol.schema.json`` beside this module (do
 from __future__ import annotations
 
 import json
+import logging
 import re
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,6 @@ import fastjsonschema
 
 from serverless_app.chat.errors import InvalidCursor, InvalidField, InvalidFrame, InvalidJson, UnknownAction
 from serverless_app.chat.models import Role, Visibility
-from serverless_app.chat.observability import logger as log
 
 __all__ = [
     "CLIENT_ACTIONS",
@@ -44,6 +44,8 @@ MAX_FRAME_BYTES = 120 * 1024
 """The most a server frame may weigh, encoded: ``@connections`` refuses a post over 128 KiB (413),
 so a page of history is cut to fit with 8 KiB to spare."""
 
+
+log = logging.getLogger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 """A lone UTF-16 surrogate: JSON text can spell one (``"\\ud800"``), but it is no character and
@@ -212,9 +214,11 @@ def dumps(frame: ServerFrame) -> bytes:
         repaired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         log.warning(
             "lone surrogate replaced with U+FFFD",
-            action=frame.get("action"),
-            room=frame.get("room"),
-            surrogates=len(_SURROGATE.findall(text)),
+            extra={
+                "action": frame.get("action"),
+                "room": frame.get("room"),
+                "surrogates": len(_SURROGATE.findall(text)),
+            },
         )
         return repaired.encode("utf-8")
 
