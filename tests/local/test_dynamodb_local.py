@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import boto3
@@ -11,6 +13,7 @@ from serverless_app.definitions import TABLES
 from serverless_app.local import dynamodb_local as launcher
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from serverless_app.local.errors import SetupError
+from tests.local.netutil import non_loopback_address
 
 
 def test_the_tables_are_visible_whatever_the_callers_credentials_and_region(
@@ -58,3 +61,37 @@ def test_data_kept_from_an_older_version_gets_the_indexes_added_since(dynamodb_l
         }
     finally:
         client.delete_table(TableName=new.name)
+
+
+def test_dynamodb_local_is_not_reachable_on_a_non_loopback_address(dynamodb_local: DynamoDBLocal) -> None:
+    """DynamoDB Local (no credentials checked) listens on 127.0.0.1 only: refused on this machine's LAN address."""
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to try")
+    assert dynamodb_local.loopback_only
+    with socket.create_connection(("127.0.0.1", dynamodb_local.port), timeout=5):
+        pass
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, dynamodb_local.port), timeout=5).close()
+
+
+def test_a_port_held_by_another_dynamodb_local_is_explained(dynamodb_local: DynamoDBLocal) -> None:
+    """A DynamoDB Local still holding the port (e.g. from a killed run) is named by pid, with how to stop it."""
+    with pytest.raises(SetupError) as caught:
+        launcher.start_dynamodb_local(port=dynamodb_local.port)
+    message = str(caught.value)
+    assert f"Port {dynamodb_local.port}" in message
+    assert f"pid {dynamodb_local.process.pid}" in message and f"kill {dynamodb_local.process.pid}" in message
+    assert "DynamoDB Local left from an earlier run" in message and "--dynamodb-port" in message
+
+
+def test_a_port_held_by_something_else_names_it() -> None:
+    """Any other listener on the port is named too (this very test process)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            SetupError, match=rf"Port {port} for DynamoDB Local is taken by pid {os.getpid()}"
+        ):
+            launcher.start_dynamodb_local(port=port)
