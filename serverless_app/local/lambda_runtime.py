@@ -42,6 +42,7 @@ from typing import Any
 
 from serverless_app.definitions import FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError
+from serverless_app.local.redact import redact
 
 __all__ = ["ACCOUNT_ID", "REGION", "InvocationResult", "LambdaRuntime", "function_arn"]
 
@@ -362,7 +363,10 @@ class LambdaRuntime:
         name = pool.definition.name
         if self.log_events:
             logger.info(
-                "[%s] START RequestId: %s Version: $LATEST event=%s", name, request_id, json.dumps(event)
+                "[%s] START RequestId: %s Version: $LATEST event=%s",
+                name,
+                request_id,
+                json.dumps(redact(event)),
             )
         started = time.perf_counter()
         deadline_ms = int(time.time() * 1000 + limit_s * 1000)
@@ -386,7 +390,9 @@ class LambdaRuntime:
             duration_ms = (time.perf_counter() - started) * 1000
             self._release(pool, worker, healthy)
         if self.log_events and error is None:
-            logger.info("[%s] RESPONSE RequestId: %s %s", name, request_id, json.dumps(payload, default=str))
+            logger.info(
+                "[%s] RESPONSE RequestId: %s %s", name, request_id, json.dumps(redact(payload), default=str)
+            )
         if self.log_events or error is not None:
             level = logging.WARNING if error is not None else logging.INFO
             logger.log(

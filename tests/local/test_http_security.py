@@ -1,14 +1,15 @@
 """The local runtime on a developer's machine, probed as a hostile web page and a LAN neighbour would.
 
-One real stack (token mode, listening on every interface, on the session's DynamoDB Local): Host
-checks against DNS rebinding, security headers, ``/_local/token`` for this machine only, and the
-Lambda ``Invoke`` API on a loopback port of its own behind SigV4.
+One real stack (token mode, listening on every interface, ``--log-events``, on the session's DynamoDB
+Local): Host checks against DNS rebinding, security headers, ``/_local/token`` for this machine only,
+the Lambda ``Invoke`` API on a loopback port of its own behind SigV4, and no token in the event log.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from websockets.sync.client import connect
 from serverless_app.definitions import CONNECT_FUNCTION, WELCOME_FUNCTION
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from serverless_app.local.http_guard import CONTENT_SECURITY_POLICY, HostPolicy
+from serverless_app.local.redact import redact
 from tests.local.fixtures.loop import eventually
 from tests.local.netutil import non_loopback_address
 from tests.local.signing import signed_request
@@ -42,6 +44,7 @@ def stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
         dynamodb_endpoint=dynamodb_local.endpoint_url,
         reload=False,
         max_concurrency=2,
+        log_events=True,
     ) as running:
         yield running
 
@@ -246,3 +249,42 @@ def test_boto3_lambda_client_and_handlers_reach_the_lambda_api(stack: Any) -> No
         assert eventually(
             lambda: stack.stats()["lambda"].get(WELCOME_FUNCTION.name, {}).get("invocations", 0) > before
         )
+
+
+def test_log_events_never_prints_a_token(stack: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """--log-events prints every event, with the token (query string, Authorization, subprotocol) redacted."""
+    token = json.loads(
+        request(
+            "127.0.0.1",
+            stack.port,
+            "/_local/token",
+            method="POST",
+            headers={"Host": f"127.0.0.1:{stack.port}", "Content-Type": "application/json"},
+            body=json.dumps({"user_id": "logged-user"}).encode(),
+        )[2]
+    )["token"]
+    caplog.set_level(logging.INFO, logger="serverless_app.local.lambda_runtime")
+    headers = {"Authorization": f"Bearer {token}"}
+    with connect(f"{stack.ws_url}?token={token}", additional_headers=headers, open_timeout=60) as ws:
+        ws.send(json.dumps({"action": "sendMessage", "room": "general", "message": "hi"}))
+        ws.recv(timeout=60)
+    starts = eventually(lambda: [r for r in caplog.records if " START " in r.getMessage()] or None)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert any(CONNECT_FUNCTION.name in r.getMessage() for r in starts), "events are printed"
+    assert '"token": "[redacted]"' in logged
+    assert token not in logged and token.split(".")[2] not in logged
+
+
+def test_redact_hides_every_credential_and_keeps_the_rest() -> None:
+    """Query parameters, headers in any case, multi-value forms and token= in text; the input is untouched."""
+    event = {
+        "queryStringParameters": {"token": "t1", "rooms": "general"},
+        "multiValueQueryStringParameters": {"token": ["t1"], "rooms": ["general"]},
+        "headers": {"authorization": "Bearer t2", "Sec-WebSocket-Protocol": "chat, t3", "Host": "h"},
+        "multiValueHeaders": {"Authorization": ["Bearer t2"], "X-Amz-Security-Token": ["t4"]},
+        "path": "/prod?rooms=a&token=t5&x=1",
+    }
+    shown = json.dumps(redact(event))
+    assert not any(secret in shown for secret in ("t1", "t2", "t3", "t4", "t5"))
+    assert "general" in shown and '"Host": "h"' in shown and "rooms=a&token=[redacted]&x=1" in shown
+    assert event["queryStringParameters"]["token"] == "t1"
