@@ -106,7 +106,7 @@ class EnvVar:
     FANOUT_FUNCTION = "FANOUT_FUNCTION"  # websocket-fanout, for functions that shard large rooms
     FANOUT_PAGE_SIZE = "FANOUT_PAGE_SIZE"  # members per Query page of a fan-out (default 200)
     FANOUT_SHARD_SIZE = "FANOUT_SHARD_SIZE"  # members per fan-out shard (default 1,000)
-    FANOUT_RATE_PER_S = "FANOUT_RATE_PER_S"  # @connections posts/s per container (default 1,000)
+    FANOUT_RATE_PER_S = "FANOUT_RATE_PER_S"  # @connections posts/s for the whole stack (default 5,000)
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"  # the `service` dimension of every metric
     POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"  # CloudWatch namespace of the EMF metrics
 
@@ -303,10 +303,12 @@ FANOUT_FUNCTION = FunctionDefinition(
         ROOMS_TABLE.name: "read_write",
     },
     manage_connections=True,
+    invokes=("websocket-fanout",),  # a planning invocation launches the ranges it covers
     async_retry_attempts=1,
     async_max_event_age_s=300,
 )
-"""One shard per invocation. A failed shard is retried once (``async_retry_attempts``) and re-posts
+"""One shard per invocation: a range to post to, or a planning shard that launches the ranges of
+the rest of the room (up to 100, then the next planning shard). A failed shard is retried once (``async_retry_attempts``) and re-posts
 only its own range, so a member can get a frame at most twice, and only in a shard that failed
 (clients drop the copy by ``message_id``); an event older than 5 minutes is dropped (clients
 recover it from history)."""

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from serverless_app.chat.budget import PostsBudget
 from serverless_app.chat.delivery import Shard, ShardLauncher
 from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.log import configure_logging
@@ -22,6 +23,7 @@ __all__ = [
     "delivery_options",
     "dynamodb_client",
     "lambda_client",
+    "posts_budget",
     "service",
     "settings",
 ]
@@ -57,9 +59,27 @@ def service() -> ChatService:
 
 
 @cache
+def posts_budget() -> PostsBudget:
+    """This container's share of the stack's ``@connections`` budget (``FANOUT_RATE_PER_S``)."""
+    rate = settings().fanout_rate_per_s
+    chunk = max(1, min(200, round(rate / 50)))  # a fiftieth of a second's worth: 50 writes/s at most
+    burst = max(chunk, round(rate / 10))
+    store = ChatStore(dynamodb_client(), settings())
+
+    def reserve(count: int) -> int:
+        now = time.time()
+        return store.reserve_posts(count, now=now, rate=rate, burst=burst, ttl=int(now) + 86400)
+
+    return PostsBudget(reserve, chunk=chunk)
+
+
+@cache
 def connections_api(endpoint: str) -> ConnectionsApi:
     return ConnectionsApi(
-        endpoint, concurrency=settings().fanout_concurrency, rate_per_s=settings().fanout_rate_per_s
+        endpoint,
+        concurrency=settings().fanout_concurrency,
+        rate_per_s=settings().fanout_rate_per_s,
+        budget=posts_budget(),
     )
 
 

@@ -17,6 +17,7 @@ import functools
 import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,23 @@ log = structlog.get_logger(__name__)
 PAGES_IN_FLIGHT = 2
 """A room's pages whose posts may be under way at once (one posting while the next is read)."""
 
+REDELIVERY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+"""Pauses before each further round for posts still throttled (429) or failed (5xx, network) after
+``ConnectionsApi``'s own retries; what is still unsent after the last round is counted ``unsent``."""
+
+_UNSENT = (PostResult.THROTTLED, PostResult.FAILED)
+
+REDELIVERY_CONCURRENCY = 4
+"""Posts a later round makes at once: few, so a round behind a throttle trickles rather than
+stampedes (every attempt of a stampede but the first few is another 429)."""
+
+PLAN_SPAN = 100
+"""Ranges one planning invocation of ``websocket-fanout`` launches before it hands the rest of the
+room to the next planning invocation (100 ranges of 1,000: 100,000 members, a few seconds)."""
+
+PLAN_LAUNCHERS = 8
+"""Ranges a planning invocation launches at once (each launch is one asynchronous ``Invoke``)."""
+
 
 @dataclass
 class DeliveryReport:
@@ -40,6 +58,15 @@ class DeliveryReport:
     pruned: list[str] = field(default_factory=list)
     shards: int = 0
     """Key ranges handed to ``websocket-fanout``."""
+    plans: int = 0
+    """Planning invocations of ``websocket-fanout`` started (each launches up to ``PLAN_SPAN`` ranges)."""
+    unlaunched: int = 0
+    """Ranges a planning invocation could not launch (the Lambda API failed even after its retries)."""
+    redelivered: int = 0
+    """Frames posted again in a later round because they were throttled or failed."""
+    unsent: int = 0
+    """Frames still throttled or failed after every round: not delivered to a live connection
+    (the message is stored; the client finds it in ``getHistory``)."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +80,14 @@ class RoomPass:
 
 @dataclass(frozen=True)
 class Shard:
-    """A key range of a room and the frames to post to it: what ``websocket-fanout`` is invoked with."""
+    """What ``websocket-fanout`` is invoked with: the frames for a room and a key range of its
+    members — ``limit`` members from ``start_key`` on to post to or, when ``plans``, the rest of the
+    room from ``start_key`` on, to split into ranges of ``limit`` and launch."""
 
     room_pass: RoomPass
     start_key: dict[str, Any]
     limit: int
+    plans: bool = False
 
     def to_json(self, callback_url: str) -> dict[str, Any]:
         return {
@@ -65,13 +95,19 @@ class Shard:
             "frames": [{"frame": frame, "exclude": sorted(ex)} for frame, ex in self.room_pass.frames],
             "start_key": self.start_key,
             "limit": self.limit,
+            "plans": self.plans,
             "callback_url": callback_url,
         }
 
     @classmethod
     def from_json(cls, event: dict[str, Any]) -> Shard:
         frames = tuple((dict(f["frame"]), frozenset(f.get("exclude", ()))) for f in event["frames"])
-        return cls(RoomPass(str(event["room"]), frames), dict(event["start_key"]), int(event["limit"]))
+        return cls(
+            RoomPass(str(event["room"]), frames),
+            dict(event["start_key"]),
+            int(event["limit"]),
+            bool(event.get("plans", False)),
+        )
 
 
 ShardLauncher = Callable[[Shard], None]
@@ -120,8 +156,14 @@ def deliver_range(
     launch: ShardLauncher | None = None,
     report: DeliveryReport | None = None,
 ) -> DeliveryReport:
-    """Post a shard's frames to its key range of the room (``websocket-fanout``), then prune."""
+    """Post a shard's frames to its key range of the room (``websocket-fanout``), then prune; or,
+    for a planning shard, launch the ranges it covers."""
     report = report or DeliveryReport()
+    if shard.plans:
+        if launch is None:
+            raise ValueError("a planning shard needs a launcher")
+        _launch_ranges(service, shard, launch, report)
+        return report
     plan = _Plan(page_size, shard.limit, launch)
     gone = api.run(_post_units(service, api, [shard.room_pass], plan, report, shard))
     _prune(service, api, gone, plan, report, 1)
@@ -164,6 +206,8 @@ async def _post_units(
     """The latest posts to each directly named connection: later frames to it wait for them."""
     gone: dict[str, set[str]] = {}
     singles: list[asyncio.Task[list[PostResult]]] = []
+    unsent: dict[str, list[bytes]] = {}
+    """Per connection, in order, the frames a throttled or failed post left unsent."""
 
     def account(connection_id: str, room: str | None, results: list[PostResult]) -> None:
         report.results.update(result.value for result in results)
@@ -173,7 +217,9 @@ async def _post_units(
                 rooms.add(room)
 
     def post(connection_id: str, frames: list[bytes]) -> asyncio.Task[list[PostResult]]:
-        task = asyncio.create_task(_post_in_order(api, connection_id, frames, last.get(connection_id)))
+        task = asyncio.create_task(
+            _post_in_order(api, connection_id, frames, last.get(connection_id), unsent)
+        )
         if connection_id in direct:
             last[connection_id] = task
         return task
@@ -188,7 +234,34 @@ async def _post_units(
             await _post_room(service, api, unit, plan, report, shard, post, account)
     finally:
         await asyncio.gather(*singles, return_exceptions=True)
+    await _redeliver(api, unsent, report, account)
     return gone
+
+
+async def _redeliver(
+    api: ConnectionsApi,
+    unsent: dict[str, list[bytes]],
+    report: DeliveryReport,
+    account: Callable[[str, str | None, list[PostResult]], None],
+) -> None:
+    """Post what was throttled or failed again, each connection's frames in order, in rounds
+    after growing pauses, a few at a time. A 429 delivered nothing, so its frame goes again exactly once; a post
+    that failed without an answer may have arrived, as with ``ConnectionsApi``'s own retries
+    (clients de-duplicate by ``message_id``, which beats losing it)."""
+    for delay in REDELIVERY_DELAYS_S:
+        if not unsent:
+            return
+        await asyncio.sleep(delay)
+        pending = dict(unsent)
+        unsent.clear()
+        report.redelivered += sum(len(frames) for frames in pending.values())
+        slots = asyncio.Semaphore(REDELIVERY_CONCURRENCY)
+        tasks = [_post_when_free(slots, api, cid, frames, unsent) for cid, frames in pending.items()]
+        for connection_id, results in zip(pending, await asyncio.gather(*tasks), strict=True):
+            account(connection_id, None, results)
+    if unsent:
+        report.unsent += sum(len(frames) for frames in unsent.values())
+        log.error("frames left unsent", connections=len(unsent), frames=report.unsent)
 
 
 def _account_single(
@@ -200,22 +273,42 @@ def _account_single(
         account(connection_id, None, task.result())
 
 
+async def _post_when_free(
+    slots: asyncio.Semaphore,
+    api: ConnectionsApi,
+    connection_id: str,
+    frames: list[bytes],
+    unsent: dict[str, list[bytes]],
+) -> list[PostResult]:
+    async with slots:
+        return await _post_in_order(api, connection_id, frames, None, unsent)
+
+
 async def _post_in_order(
     api: ConnectionsApi,
     connection_id: str,
     frames: list[bytes],
     after: asyncio.Task[list[PostResult]] | None,
+    unsent: dict[str, list[bytes]],
 ) -> list[PostResult]:
-    """Post ``frames`` one after the other once ``after`` is done; stop at a 410."""
+    """Post ``frames`` one after the other once ``after`` is done. Stop at a 410; at a post still
+    throttled or failed, stop and leave it and the frames after it in ``unsent`` (so a later
+    round keeps their order); if ``after`` left frames unsent, these wait behind them."""
     if after is not None:
         earlier = await asyncio.gather(after, return_exceptions=True)
         if isinstance(earlier[0], list) and PostResult.GONE in earlier[0]:
             return []
+        if connection_id in unsent:
+            unsent[connection_id] += frames
+            return []
     results: list[PostResult] = []
-    for data in frames:
+    for index, data in enumerate(frames):
         result = await api.post_async(connection_id, data)
         results.append(result)
         if result is PostResult.GONE:
+            break
+        if result in _UNSENT:
+            unsent.setdefault(connection_id, []).extend(frames[index:])
             break
     return results
 
@@ -305,18 +398,43 @@ def _hand_on(
     launch: ShardLauncher,
     report: DeliveryReport,
 ) -> None:
-    """Launch one shard per ``shard_size`` members from ``start_key`` on (reads the room's keys;
-    a range found empty is not launched)."""
-    key: dict[str, Any] | None = start_key
-    while key is not None:
-        ranges = service.recipient_pages(
-            ToRoom(unit.room, {}), page_size=plan.shard_size, start_key=key, limit=plan.shard_size
-        )
-        ids, next_key = next(ranges, ([], None))
-        if ids:
-            launch(Shard(unit, key, plan.shard_size))
-            report.shards += 1
-        key = next_key
+    """Hand the rest of the room, from ``start_key`` on, to one planning invocation: launching the
+    ranges takes a Query and an ``Invoke`` each, which must not sit in the sender's 30 s."""
+    launch(Shard(unit, start_key, plan.shard_size, plans=True))
+    report.plans += 1
+
+
+def _launch_ranges(service: ChatService, shard: Shard, launch: ShardLauncher, report: DeliveryReport) -> None:
+    """A planning shard's work: from its ``start_key``, one range of ``limit`` members after the
+    other, launch each (``PLAN_LAUNCHERS`` at once); after ``PLAN_SPAN`` ranges hand what is left
+    to the next planning invocation, so a room of any size is launched in bounded time per
+    invocation. A range whose launch still fails after the Lambda client's retries is counted in
+    ``unlaunched`` (its members find the message in history); the invocation raises — and Lambda
+    retries it — only when it launched nothing, so a retry never launches a range twice."""
+    room = ToRoom(shard.room_pass.room, {})
+    key: dict[str, Any] | None = shard.start_key
+    launches: list[Future[None]] = []
+    with ThreadPoolExecutor(PLAN_LAUNCHERS, thread_name_prefix="launch") as pool:
+        while key is not None:
+            if len(launches) == PLAN_SPAN:
+                onward = Shard(shard.room_pass, key, shard.limit, plans=True)
+                launches.append(pool.submit(launch, onward))
+                break
+            ranges = service.recipient_pages(room, page_size=shard.limit, start_key=key, limit=shard.limit)
+            ids, next_key = next(ranges, ([], None))
+            if ids:  # a range found empty is not launched
+                launches.append(pool.submit(launch, Shard(shard.room_pass, key, shard.limit)))
+            key = next_key
+    failures = [error for error in (launched.exception() for launched in launches) if error is not None]
+    if launches and len(failures) == len(launches):
+        raise failures[0]
+    ranges_launched = min(len(launches), PLAN_SPAN)
+    report.plans += len(launches) - ranges_launched
+    report.shards += ranges_launched
+    if failures:
+        report.shards -= len(failures)
+        report.unlaunched += len(failures)
+        log.error("ranges not launched", room=room.room, failed=len(failures), error=str(failures[0]))
 
 
 # --- pruning -----------------------------------------------------------------------------

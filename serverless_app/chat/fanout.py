@@ -9,10 +9,11 @@ a room of 1,000 is served by a few dozen connections in parallel. It speaks exac
 wire protocol boto3's ``apigatewaymanagementapi`` client speaks.
 
 Every ``@connections`` request of the account draws on one quota (10,000 requests/s by default,
-shared by every API in the account and region; 429 past it). Each container paces its POSTs to a
-budget (``rate_per_s``, ``FANOUT_RATE_PER_S``, 1,000/s by default) shared by all its fan-outs, so
-that concurrent containers stay under the quota; a 429 that still happens is retried with jittered
-exponential backoff like a 5xx.
+shared by every API in the account and region; 429 past it). Every POST first takes one post from
+the stack's shared budget (:class:`~serverless_app.chat.budget.PostsBudget`, ``FANOUT_RATE_PER_S``,
+shared by every container), and each container spaces its POSTs at that rate so a leased chunk
+does not leave as one spike; a 429 that still happens is retried with jittered exponential backoff
+like a 5xx.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.session import get_session
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_attempt, wait_random_exponential
+
+from serverless_app.chat.budget import PostsBudget
 
 __all__ = ["ConnectionsApi", "PostResult", "callback_url"]
 
@@ -148,6 +151,7 @@ class ConnectionsApi:
         timeout_s: float = 5.0,
         retry_attempts: int = 4,
         rate_per_s: float = 0.0,
+        budget: PostsBudget | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         parts = urlsplit(self.endpoint)
@@ -171,6 +175,8 @@ class ConnectionsApi:
         if rate_per_s > 0:
             _LoopThread.pacer.rate = rate_per_s
         """Posts per second for the whole container (every client, every fan-out); 0: unpaced."""
+        self._budget = budget
+        """The stack's shared budget, drawn on by every POST (``None``: this container's pace only)."""
         self._slots: asyncio.Semaphore | None = None
 
     # --- public, synchronous API (the Lambda handlers are synchronous) ------------------
@@ -232,8 +238,11 @@ class ConnectionsApi:
         return _result_of(status)
 
     async def _attempt(self, connection_id: str, data: bytes) -> int | None:
-        """One POST: its status, or ``None`` when the network failed. Paced by the container's budget
-        (a retry draws on the account's quota like any post)."""
+        """One POST: its status, or ``None`` when the network failed. Each attempt takes one post from
+        the shared budget and is paced by the container (a retry draws on the account's quota like
+        any post)."""
+        if self._budget is not None:
+            await self._budget.take()
         await _LoopThread.pacer.wait()
         try:
             return await self._status("POST", connection_id, data)

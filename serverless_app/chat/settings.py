@@ -52,9 +52,10 @@ class Settings:
     fanout_shard_size: int = 1000
     """Members per shard: the sender posts the first range itself, each further one is an
     asynchronous invocation of ``fanout_function`` (and a retried shard re-posts only its range)."""
-    fanout_rate_per_s: float = 1000.0
-    """Posts per second one container may make to ``@connections``, all its fan-outs together:
-    well below the account's 10,000/s quota, which every API and container in the account shares."""
+    fanout_rate_per_s: float = 5000.0
+    """Posts per second the whole stack may make to ``@connections``, every container and fan-out
+    together (a budget kept in DynamoDB, :mod:`~serverless_app.chat.budget`): half the account's
+    default quota of 10,000/s, which every API of the account and region shares."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

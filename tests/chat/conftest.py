@@ -75,6 +75,7 @@ def _forget_container() -> None:
         container.dynamodb_client,
         container.service,
         container.connections_api,
+        container.posts_budget,
     ):
         built.cache_clear()
 

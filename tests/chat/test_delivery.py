@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from serverless_app.chat import delivery
 from serverless_app.chat.delivery import Shard, deliver, deliver_range
 from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.models import Identity
@@ -96,11 +97,24 @@ def test_gone_members_are_pruned_together_and_their_leaves_cost_one_pass_over_th
         assert sorted(leaves) == sorted(f"u{i}" for i in range(5))
 
 
+def run_fanout(
+    service: ChatService, api: ConnectionsApi, first: list[Shard], page_size: int = 2
+) -> list[Shard]:
+    """Run shards as ``websocket-fanout`` would, from the JSON each is invoked with, including the
+    shards that planning shards launch; every shard run, in order."""
+    queue, ran = list(first), []
+    while queue:
+        shard = Shard.from_json(queue.pop(0).to_json(api.endpoint))
+        ran.append(shard)
+        deliver_range(service, api, shard, page_size=page_size, launch=queue.append)
+    return ran
+
+
 def test_a_room_above_the_shard_size_is_handed_on_range_by_range(
     service: ChatService, api: ConnectionsApi, connections: ConnectionsDouble
 ) -> None:
-    """23 members, shards of 5: the sender posts the first 5, launches 4 shards covering the other 18,
-    and delivering those shards reaches each remaining member exactly once."""
+    """23 members, shards of 5: the sender posts the first 5 and hands the rest to one planning
+    shard, which launches 4 ranges covering the other 18; each member gets the frame exactly once."""
     ids = fill(service, 23)
     connections.clear()
     shards: list[Shard] = []
@@ -112,22 +126,93 @@ def test_a_room_above_the_shard_size_is_handed_on_range_by_range(
         shard_size=5,
         launch=shards.append,
     )
-    assert report.results["ok"] == 5 and report.shards == len(shards) == 4
-    for shard in shards:  # as websocket-fanout would, from the JSON it is invoked with
-        deliver_range(service, api, Shard.from_json(shard.to_json(api.endpoint)), page_size=2)
+    assert report.results["ok"] == 5 and report.plans == 1 and [s.plans for s in shards] == [True]
+    ran = run_fanout(service, api, shards)
+    assert [s.plans for s in ran] == [True, False, False, False, False]
     assert sorted(len(connections.received(cid, "message")) for cid in ids) == [1] * 23
+
+
+def test_a_planning_shard_launches_a_bounded_span_then_hands_the_rest_on(
+    service: ChatService, api: ConnectionsApi, connections: ConnectionsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With at most 2 ranges per planning shard, 23 members in ranges of 3 (the sender's 3, then 7
+    ranges) take 4 planning shards; still every member gets the frame exactly once."""
+    monkeypatch.setattr(delivery, "PLAN_SPAN", 2)
+    ids = fill(service, 23)
+    connections.clear()
+    shards: list[Shard] = []
+    deliver(
+        service, api, [ToRoom(ROOM, {"action": "message"})], page_size=2, shard_size=3, launch=shards.append
+    )
+    ran = run_fanout(service, api, shards)
+    assert sum(s.plans for s in ran) == 4 and sum(not s.plans for s in ran) == 7
+    assert sorted(len(connections.received(cid, "message")) for cid in ids) == [1] * 23
+
+
+def test_a_planning_shard_that_cannot_launch_anything_fails_so_lambda_retries_it(
+    service: ChatService, api: ConnectionsApi
+) -> None:
+    """The Lambda API refusing every launch: the planning shard raises (nothing was launched, so
+    a retry duplicates nothing)."""
+    fill(service, 9)
+    shards: list[Shard] = []
+    deliver(service, api, [ToRoom(ROOM, {"action": "message"})], shard_size=3, launch=shards.append)
+
+    def refuse(shard: Shard) -> None:
+        raise ConnectionError("Lambda API unreachable")
+
+    with pytest.raises(ConnectionError):
+        deliver_range(service, api, shards[0], launch=refuse)
 
 
 def test_a_retried_shard_reposts_only_its_own_range(
     service: ChatService, api: ConnectionsApi, connections: ConnectionsDouble
 ) -> None:
-    """Running one shard twice (a retry) duplicates the frame for that range's members only."""
+    """Running one range twice (a retry) duplicates the frame for that range's members only."""
     ids = fill(service, 12)
     connections.clear()
     shards: list[Shard] = []
     deliver(service, api, [ToRoom(ROOM, {"action": "message"})], shard_size=4, launch=shards.append)
-    for shard in shards:
-        deliver_range(service, api, shard)
-    deliver_range(service, api, shards[0])
+    ran = run_fanout(service, api, shards)
+    deliver_range(service, api, next(s for s in ran if not s.plans))
     counts = sorted(len(connections.received(cid, "message")) for cid in ids)
     assert counts == [1] * 8 + [2] * 4
+
+
+def test_a_post_still_throttled_after_its_retries_goes_again_later_and_keeps_its_order(
+    service: ChatService, connections: ConnectionsDouble, aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member answers 429 to its first two requests (the first post and its one retry): its ack is
+    left throttled, and the message behind it waits; both arrive in a later round, in that order,
+    exactly once; the rest of the room is served as usual."""
+    monkeypatch.setattr(delivery, "REDELIVERY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
+    ids = fill(service, 6)
+    connections.clear()
+    throttled = ids[2]
+    connections.throttle[throttled] = 2
+    api = ConnectionsApi(connections.url, retry_attempts=1)
+    report = deliver(
+        service,
+        api,
+        [ToConnection(throttled, {"action": "ack", "n": 1}), ToRoom(ROOM, {"action": "message", "n": 1})],
+    )
+    assert [f["action"] for f in connections.received(throttled)] == ["ack", "message"]
+    assert all(len(connections.received(cid, "message")) == 1 for cid in ids)
+    assert report.unsent == 0 and report.redelivered == 2 and report.results["throttled"] == 1
+
+
+def test_a_post_throttled_through_every_round_is_counted_unsent_and_not_posted_again(
+    service: ChatService, connections: ConnectionsDouble, aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that answers 429 every time gets five posts (the first and four rounds, each with its
+    retry), then its frame is counted as unsent; nobody else is affected."""
+    monkeypatch.setattr(delivery, "REDELIVERY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
+    ids = fill(service, 4)
+    connections.clear()
+    connections.throttle[ids[0]] = 1000
+    report = deliver(
+        service, ConnectionsApi(connections.url, retry_attempts=1), [ToRoom(ROOM, {"action": "message"})]
+    )
+    assert report.unsent == 1 and report.results["throttled"] == 5
+    assert connections.received(ids[0]) == []
+    assert all(len(connections.received(cid, "message")) == 1 for cid in ids[1:])

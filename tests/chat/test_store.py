@@ -198,3 +198,24 @@ def test_an_item_that_cannot_be_read_is_skipped_and_the_page_still_fills(store: 
     assert [m.message for m in forward] == ["m0", "m1", "m2"]
     mine, more = store.user_history("alice", limit=10, now=now)
     assert [m.message for m in mine] == ["m5", "m4", "m3", "m2", "m1", "m0"] and not more
+
+
+def test_the_posts_budget_grants_a_burst_then_asks_to_wait_for_what_the_rate_allows(store: ChatStore) -> None:
+    """100 posts/s with bursts of 20: two chunks of 10 at one instant are granted, a third waits for
+    100 ms (10 posts at 100/s); once that time has passed it is granted."""
+    now = time.time() + 2000  # an instant no other test has spent
+    budget = {"rate": 100.0, "burst": 20, "ttl": int(now) + 60}
+    assert store.reserve_posts(10, now=now, **budget) == 0
+    assert store.reserve_posts(10, now=now, **budget) == 0
+    assert store.reserve_posts(10, now=now, **budget) == 100
+    assert store.reserve_posts(10, now=now + 0.1, **budget) == 0
+
+
+def test_the_posts_budget_is_one_for_every_caller(store: ChatStore) -> None:
+    """Eight threads reserving chunks of 5 at one instant (a burst of 20) share one budget: exactly
+    four reservations are granted, however the writes interleave."""
+    now = time.time() + 4000  # an instant no other test has spent
+    budget = {"rate": 50.0, "burst": 20, "ttl": int(now) + 60}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: store.reserve_posts(5, now=now, **budget), range(8)))
+    assert sorted(answers)[:4] == [0, 0, 0, 0] and all(answer > 0 for answer in sorted(answers)[4:])

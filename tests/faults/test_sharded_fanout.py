@@ -1,7 +1,8 @@
 """Large rooms through the local runtime: a room above the shard size is split into shards handed to
 ``websocket-fanout`` by asynchronous invocation; a shard that fails mid-way is retried (once, as its
-EventInvokeConfig says) and re-posts only its own range; the ``@connections`` budget paces posts
-under a low account quota without losing any.
+EventInvokeConfig says) and re-posts only its own range; the stack's ``@connections`` budget, shared
+by every container, keeps concurrent fan-outs under a low account quota without losing any; and
+posts throttled past their retries are delivered in later rounds.
 
 The shard size is lowered through the functions' environment (``FANOUT_SHARD_SIZE``), so a room of
 a few dozen real WebSocket clients is "large". The clients share one user, so filling the room
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from serverless_app.definitions import FANOUT_FUNCTION, LIMITS, EnvVar
+from serverless_app.local.throttle import TokenBucket
 from tests.faults.fixtures.handlers import FAIL_AFTER_ENV, MARKS_ENV
 from tests.faults.harness import ChatClient, connect_many, eventually, run_clients, run_stack
 
@@ -60,7 +62,7 @@ async def fill_and_send(stack: Any, messages: int) -> tuple[list[ChatClient], li
 @pytest.mark.timeout(180)
 def test_a_room_above_the_shard_size_gets_every_message_exactly_once(dynamodb_local: Any) -> None:
     """30 members, shards of 8, three messages: every member gets each message exactly once, and
-    websocket-fanout ran three shards per message."""
+    websocket-fanout ran, per message, one planning shard and the three ranges it launched."""
     with run_stack(dynamodb_endpoint=dynamodb_local.endpoint_url, function_environment=ENVIRONMENT) as stack:
 
         async def scenario() -> None:
@@ -70,7 +72,7 @@ def test_a_room_above_the_shard_size_gets_every_message_exactly_once(dynamodb_lo
             await asyncio.sleep(1.0)  # a duplicate would arrive by now
             assert all(counts == Counter({m: 1 for m in sent}) for counts in copies(clients))
             fanout = stack.stats()["lambda"][FANOUT_FUNCTION.name]
-            assert fanout["invocations"] == 3 * 3 and fanout["errors"] == 0
+            assert fanout["invocations"] == 3 * (1 + 3) and fanout["errors"] == 0
 
         run_clients(scenario)
 
@@ -98,9 +100,9 @@ def test_a_shard_that_fails_midway_is_retried_and_duplicates_only_what_it_had_po
             await eventually(lambda: stack.runtime.async_retries == 3, timeout_s=30, what="three retries")
             fanout = stack.stats()["lambda"][FANOUT_FUNCTION.name]
             await eventually(
-                lambda: stack.stats()["lambda"][FANOUT_FUNCTION.name]["invocations"] == 6,
+                lambda: stack.stats()["lambda"][FANOUT_FUNCTION.name]["invocations"] == 7,
                 timeout_s=30,
-                what="three failed shards and three retries",
+                what="one planning shard, three failed ranges and three retries",
             )
             await asyncio.sleep(1.0)
             fanout = stack.stats()["lambda"][FANOUT_FUNCTION.name]
@@ -112,36 +114,74 @@ def test_a_shard_that_fails_midway_is_retried_and_duplicates_only_what_it_had_po
 
 
 @pytest.mark.timeout(180)
-def test_a_low_account_quota_paces_the_fanout_and_loses_nothing(dynamodb_local: Any) -> None:
-    """The local @connections quota at 40 posts/s (burst 10) and the container budget at 15/s: three
-    messages to 30 members take about as long as the budget says, every member gets each exactly
-    once, and the gateway answered no 429 (the budget kept the fan-out under the quota)."""
-    environment = ENVIRONMENT | {EnvVar.FANOUT_RATE_PER_S: "15", EnvVar.FANOUT_SHARD_SIZE: "1000"}
+def test_the_budget_is_shared_by_every_container_and_keeps_concurrent_fanouts_under_the_quota(
+    dynamodb_local: Any,
+) -> None:
+    """The local @connections quota at 40 posts/s (burst 10) and the stack's budget at 20/s: three
+    senders in three rooms fan out at once, in different containers (each alone would be paced to
+    20/s, together 60/s). They take about as long as the shared budget says, every member gets each
+    message exactly once, and the gateway answered no 429."""
+    environment = ENVIRONMENT | {EnvVar.FANOUT_RATE_PER_S: "20", EnvVar.FANOUT_SHARD_SIZE: "1000"}
     limits = dataclasses.replace(LIMITS, connections_rate_limit=40.0, connections_burst_limit=10)
+    rooms = [f"{ROOM}-paced-{index}" for index in range(3)]
     with run_stack(
         dynamodb_endpoint=dynamodb_local.endpoint_url,
         function_environment=environment,
         limits=limits,
-        max_concurrency=2,  # 2 containers per function x 15/s stay under the 40/s quota
+        max_concurrency=4,
     ) as stack:
 
         async def scenario() -> None:
-            clients = await connect_many(
-                stack.ws_url, MEMBERS, parallel=10, rooms=f"{ROOM}-paced", user_id="crowd"
-            )
+            groups = [
+                await connect_many(stack.ws_url, 10, parallel=10, rooms=room, user_id=f"crowd-{index}")
+                for index, room in enumerate(rooms)
+            ]
+            clients = [client for group in groups for client in group]
             await asyncio.gather(*(client.connection_id() for client in clients))
             await asyncio.sleep(1.0)  # the welcomes are posted: the quota's bucket is full again
             throttled = stack.stats()["connections_api"]["posts"]["429"]
             started = time.monotonic()
-            for index in range(3):  # one fan-out at a time: one container's budget
-                await clients[0].send(action="sendMessage", room=f"{ROOM}-paced", message=f"paced {index}")
+            for index in range(2):  # each round: the three rooms' fan-outs at once
+                await asyncio.gather(
+                    *(
+                        group[0].send(action="sendMessage", room=room, message=f"paced {index}")
+                        for group, room in zip(groups, rooms, strict=True)
+                    )
+                )
                 for client in clients:
                     await client.eventually_count("message", index + 1, timeout_s=60)
             elapsed = time.monotonic() - started
-            assert elapsed >= (3 * MEMBERS - 3 * 2) / 15 * 0.9, elapsed  # 90 posts at 15/s, small bursts
+            assert elapsed >= (2 * 30 - 2 * 4) / 20 * 0.9, elapsed  # 60 posts at 20/s, small bursts
             await asyncio.sleep(1.0)
-            assert all(sorted(c.values()) == [1, 1, 1] for c in copies(clients))
+            assert all(sorted(c.values()) == [1, 1] for c in copies(clients))
             assert stack.stats()["connections_api"]["posts"]["429"] == throttled
+            busy = stack.stats()["lambda"]["websocket-default"]
+            assert busy["invocations"] >= 6
+
+        run_clients(scenario)
+
+
+@pytest.mark.timeout(180)
+def test_posts_still_throttled_after_their_retries_are_delivered_in_a_later_round(
+    dynamodb_local: Any,
+) -> None:
+    """No budget to speak of (10,000/s) and a local quota of 10 posts/s (burst 5): a message to 30
+    members is throttled far past the client's own retries, yet every member gets it exactly once,
+    from the later rounds."""
+    environment = ENVIRONMENT | {EnvVar.FANOUT_RATE_PER_S: "10000", EnvVar.FANOUT_SHARD_SIZE: "1000"}
+    with run_stack(dynamodb_endpoint=dynamodb_local.endpoint_url, function_environment=environment) as stack:
+
+        async def scenario() -> None:
+            room = f"{ROOM}-throttled"
+            clients = await connect_many(stack.ws_url, MEMBERS, parallel=10, rooms=room, user_id="crowd")
+            await asyncio.gather(*(client.connection_id() for client in clients))
+            stack.gateway.connections_quota = TokenBucket(10.0, 5)
+            await clients[0].send(action="sendMessage", room=room, message="through the 429s")
+            for client in clients:
+                await client.eventually_count("message", 1, timeout_s=60)
+            await asyncio.sleep(1.0)
+            assert stack.stats()["connections_api"]["posts"]["429"] > 0
+            assert all(sorted(c.values()) == [1] for c in copies(clients))
 
         run_clients(scenario)
 

@@ -3,7 +3,9 @@
 The event is a :class:`~serverless_app.chat.delivery.Shard` as JSON: the room, the frames (each
 with the connections it must not reach), a key range of the room's members (``start_key``, an
 ``ExclusiveStartKey``, and ``limit`` members from there) and the ``@connections`` URL. The range's
-members are read page by page and posted as pages arrive; those that answer 410 are pruned.
+members are read page by page and posted as pages arrive; those that answer 410 are pruned. A
+planning shard (``plans``) posts nothing: it launches the room's ranges from ``start_key`` on, up
+to ``PLAN_SPAN`` of them, then hands the rest to the next planning shard.
 
 A failure raises, and Lambda retries the event (``async_retry_attempts`` in ``definitions``): the
 retry re-reads and re-posts this range only, never the rest of the room.
@@ -24,12 +26,24 @@ log = structlog.get_logger("websocket-fanout")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     shard = Shard.from_json(event)
     api = container.connections_api(str(event["callback_url"]))
-    report = deliver_range(container.service(), api, shard, page_size=container.settings().fanout_page_size)
+    options = container.delivery_options(str(event["callback_url"]))
+    report = deliver_range(
+        container.service(), api, shard, page_size=options["page_size"], launch=options.get("launch")
+    )
     log.info(
-        "shard delivered",
+        "shard planned" if shard.plans else "shard delivered",
         room=shard.room_pass.room,
         limit=shard.limit,
         results=dict(report.results),
         pruned=len(report.pruned),
+        shards=report.shards,
+        plans=report.plans,
+        unsent=report.unsent,
     )
-    return {"results": dict(report.results), "pruned": len(report.pruned)}
+    return {
+        "results": dict(report.results),
+        "pruned": len(report.pruned),
+        "shards": report.shards,
+        "plans": report.plans,
+        "unsent": report.unsent,
+    }

@@ -4,6 +4,7 @@ A connection's item holds its user, rooms, token expiry and ttl. A user's item, 
 ``user#<user_id>`` (connection ids never contain ``#``), holds the ids of the user's live
 connections (``live``: the per-user connection cap, and where ``invited`` or a kick is
 delivered) and the user's rate limits, so both hold across all of the user's connections.
+One more item, ``budget#connections-api``, holds the stack's ``@connections`` posts budget.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from serverless_app.chat.store.base import (
     to_item,
 )
 
-__all__ = ["USER_ITEM_PREFIX", "ConnectionStore", "RateDecision"]
+__all__ = ["BUDGET_ITEM", "USER_ITEM_PREFIX", "ConnectionStore", "RateDecision"]
 
 USER_ITEM_PREFIX = "user#"
+BUDGET_ITEM = "budget#connections-api"
+"""The item holding the ``@connections`` posts budget every container of the stack shares."""
 
 RateDecision = int
 """0 when the action may go ahead, else how many milliseconds to wait."""
@@ -162,27 +165,40 @@ class ConnectionStore(TableAccess):
     def spend(
         self, user_id: str, bucket: str, *, now: float, rate: float, burst: int, ttl: int
     ) -> RateDecision:
-        """One action against the user's ``bucket`` limit: ``rate`` per second, bursts of ``burst``.
+        """One action against the user's ``bucket`` limit: ``rate`` per second, bursts of ``burst``."""
+        return self._take(
+            USER_ITEM_PREFIX + user_id, f"tat_{bucket}", 1, now=now, rate=rate, burst=burst, ttl=ttl
+        )
+
+    def reserve_posts(self, count: int, *, now: float, rate: float, burst: int, ttl: int) -> RateDecision:
+        """``count`` ``@connections`` posts against the budget every container of the stack shares
+        (``rate`` per second, bursts of ``burst``): 0 when granted, else milliseconds to wait."""
+        return self._take(BUDGET_ITEM, "tat_posts", count, now=now, rate=rate, burst=burst, ttl=ttl)
+
+    def _take(
+        self, item: str, attribute: str, cost: int, *, now: float, rate: float, burst: int, ttl: int
+    ) -> RateDecision:
+        """``cost`` units from the limit kept in ``item``'s ``attribute``.
 
         The generic cell rate algorithm, whose whole state is one number, the theoretical
-        arrival time ``tat``: an action is allowed when ``tat`` is at most ``(burst - 1)``
-        intervals ahead of now, and moves it one interval on. Both cases are a single
-        conditional write (no read first), so concurrent invocations for one user on any
-        connection cannot both spend the same allowance.
+        arrival time ``tat`` (milliseconds): ``cost`` units are allowed when ``tat`` is at most
+        ``burst - cost`` intervals ahead of now, and move it ``cost`` intervals on. Both cases are
+        a single conditional write (no read first), so concurrent invocations on any connection
+        or in any container cannot both spend the same allowance.
         """
-        attribute = f"tat_{bucket}"
-        interval = round(1000 / rate)
+        interval = 1000 / rate
+        advance = max(1, round(cost * interval))
         now_ms = millis(now)
-        horizon = now_ms + (burst - 1) * interval
-        key = {"connection_id": USER_ITEM_PREFIX + user_id}
+        horizon = now_ms + max(0, round((burst - cost) * interval))
+        key = {"connection_id": item}
         names = {"#tat": attribute, "#ttl": "ttl"}
         for _ in range(8):
             old = self._try_update(
                 key,
-                "SET #tat = #tat + :interval, #ttl = :ttl",
+                "SET #tat = #tat + :advance, #ttl = :ttl",
                 "#tat > :now AND #tat <= :horizon",
                 names,
-                to_item({":interval": interval, ":now": now_ms, ":horizon": horizon, ":ttl": ttl}),
+                to_item({":advance": advance, ":now": now_ms, ":horizon": horizon, ":ttl": ttl}),
             )
             if old is None:
                 return 0
@@ -196,11 +212,11 @@ class ConnectionStore(TableAccess):
                 "SET #tat = :next, #ttl = :ttl",
                 "attribute_not_exists(#tat) OR #tat <= :now",
                 names,
-                to_item({":next": now_ms + interval, ":now": now_ms, ":ttl": ttl}),
+                to_item({":next": now_ms + advance, ":now": now_ms, ":ttl": ttl}),
             )
             if old is None:
                 return 0
-        return interval  # heavy contention on one user's item: ask for one interval's patience
+        return advance  # heavy contention on one item: ask for that much patience
 
     def _try_update(
         self, key: dict[str, Any], update: str, condition: str, names: dict[str, str], values: dict[str, Any]
