@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from serverless_app.local.dynamodb_local import free_port
+from serverless_app.local.serve import exposure_warning
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -81,3 +82,20 @@ def test_serve_taken_port_is_one_clear_line_and_nonzero_exit() -> None:
     assert process.returncode != 0
     [line] = err.strip().splitlines()
     assert f"Port {port}" in line and "taken" in line and "--port" in line
+
+
+def test_serve_on_every_interface_warns_what_it_exposes() -> None:
+    """--host 0.0.0.0 prints a warning first (the token endpoint stays loopback-only); loopback prints none."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = start_serve("--in-memory", "--host", "0.0.0.0", "--port", str(port))
+        _, err = process.communicate(timeout=60)
+    assert process.returncode != 0  # the port is taken: it stops right after the warning
+    assert err.startswith("WARNING: --host 0.0.0.0 exposes the gateway beyond this machine")
+    assert "/_local/token still answers this machine only" in err
+    assert "DynamoDB Local and the Lambda API stay on loopback" in err
+    assert exposure_warning("127.0.0.1", remote_token=False) is None
+    assert exposure_warning("localhost", remote_token=False) is None
+    assert "ANY user" in (exposure_warning("192.168.1.5", remote_token=True) or "")
