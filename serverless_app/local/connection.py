@@ -123,6 +123,7 @@ class Connection:
             finally:
                 self._send_started = 0.0
                 self._queued_bytes -= len(data)
+            self.touch()  # AWS: traffic in either direction resets the idle timeout
 
     # --- closing ----------------------------------------------------------------------------------
 

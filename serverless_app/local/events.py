@@ -80,8 +80,9 @@ class AuthorizerEvent(TypedDict):
 
 def new_id() -> str:
     """An id shaped like API Gateway's connection, request and message ids: 11 random bytes in
-    standard base64, 16 characters ending in ``=`` (so it may contain ``+`` and ``/``)."""
-    return base64.b64encode(os.urandom(11)).decode("ascii")
+    URL-safe base64 (``-`` and ``_``, never ``+`` or ``/``), 16 characters ending in ``=``
+    (e.g. ``L0SM9cOFvHcCIhw=``), which a callback URL must still percent-encode."""
+    return base64.urlsafe_b64encode(os.urandom(11)).decode("ascii")
 
 
 def request_time(epoch_ms: int) -> str:

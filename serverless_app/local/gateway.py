@@ -6,8 +6,9 @@ The model (a :class:`Connection` per client, its bounded outbound queue, the reg
 What is reproduced, and where AWS documents it, is listed in ``docs``/DESIGN.md §1:
 
 * ``$connect`` holds the upgrade until the (optional) REQUEST authorizer and the handler return;
-  a non-2xx ``statusCode`` rejects the handshake with that status, an exception with 500. Until
-  then the connection is not postable (410).
+  a non-2xx ``statusCode`` rejects the handshake with that status, a failed integration (the
+  handler raised or crashed, or answered something unreadable) with 502 as on AWS, a timeout with
+  504. Until then the connection is not postable (410).
 * Messages route by ``$request.body.action`` (exact match, else ``$default``); a failed integration
   sends ``{"message": "Internal server error", ...}``, one slower than the integration timeout
   ``{"message": "Endpoint request timed out", ...}``; the connection survives both.
@@ -145,7 +146,10 @@ class Gateway:
 
     async def _handle_websocket(self, request: web.Request) -> web.StreamResponse:
         # No permessage-deflate: API Gateway does not negotiate it, and sizes are then wire sizes.
-        ws = web.WebSocketResponse(max_msg_size=self.limits.max_message_bytes, timeout=2.0, compress=False)
+        # aiohttp refuses a message of exactly max_msg_size; API Gateway accepts 128 KiB (and refuses more).
+        ws = web.WebSocketResponse(
+            max_msg_size=self.limits.max_message_bytes + 1, timeout=2.0, compress=False
+        )
         if not ws.can_prepare(request).ok:
             return web.json_response({"message": "Upgrade Required"}, status=426)
         if self._closing:
@@ -207,13 +211,13 @@ class Gateway:
             return 200
         result, timed_out = await self._invoke("$connect", connection, function, event)
         if timed_out or not result.ok:
-            return 504 if timed_out else 500
+            return 504 if timed_out else 502  # AWS: an integration failure on $connect is a 502
         payload = result.payload
         if isinstance(payload, dict) and "statusCode" in payload:
             try:
                 return int(payload["statusCode"])
             except (TypeError, ValueError):
-                return 500
+                return 502
         return 200
 
     async def _authorize(

@@ -9,6 +9,7 @@ A missing prerequisite or a taken port is one clear line and a non-zero exit.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import click
 
 from serverless_app.clients.dev_secret import local_token_secret
-from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, AuthMode
+from serverless_app.definitions import CONNECTIONS_TABLE, LIMITS, MESSAGES_TABLE, AuthMode
 from serverless_app.local.errors import SetupError
 from serverless_app.local.http_guard import is_loopback_host
 from serverless_app.local.server import LocalStack, run_local_stack
@@ -129,6 +130,20 @@ async def _run(options: dict[str, object], data_dir: Path | None) -> None:
     help="Another Host name the gateway answers to (repeatable); others get 403 (DNS rebinding).",
 )
 @click.option(
+    "--idle-timeout",
+    default=LIMITS.idle_timeout_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds without a frame in either direction before a connection is closed (AWS: 600).",
+)
+@click.option(
+    "--max-duration",
+    default=LIMITS.max_connection_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds after which every connection is closed (AWS: 7200).",
+)
+@click.option(
     "--allow-remote-token",
     is_flag=True,
     help="Let /_local/token mint tokens for clients on other machines (off: loopback only).",
@@ -146,6 +161,8 @@ def serve(
     lambda_port: int,
     allow_host: tuple[str, ...],
     allow_remote_token: bool,
+    idle_timeout: float,
+    max_duration: float,
 ) -> None:
     """Run the whole chat stack locally: DynamoDB Local, the Lambda handlers, API Gateway's WebSocket API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -164,6 +181,7 @@ def serve(
         "allowed_hosts": tuple(allow_host),
         "remote_token": allow_remote_token,
         "lambda_port": lambda_port,
+        "limits": dataclasses.replace(LIMITS, idle_timeout_s=idle_timeout, max_connection_s=max_duration),
     }
     warning = exposure_warning(host, remote_token=allow_remote_token)
     if warning is not None:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,23 @@ def test_serve_on_every_interface_warns_what_it_exposes() -> None:
     assert exposure_warning("127.0.0.1", remote_token=False) is None
     assert exposure_warning("localhost", remote_token=False) is None
     assert "ANY user" in (exposure_warning("192.168.1.5", remote_token=True) or "")
+
+
+def test_serve_timeouts_are_settable_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--idle-timeout and --max-duration reach the gateway's limits (AWS's 600 s and 7200 s by default)."""
+    from click.testing import CliRunner
+
+    from serverless_app.local import serve as serve_module
+
+    seen: list[Any] = []
+
+    def fake_run(coroutine: Any) -> None:  # what serve would run: record its options instead
+        seen.append(coroutine.cr_frame.f_locals["options"]["limits"])
+        coroutine.close()
+
+    monkeypatch.setattr(serve_module.asyncio, "run", fake_run)
+    runner = CliRunner()
+    for args in (["--idle-timeout", "5", "--max-duration", "30"], []):
+        result = runner.invoke(serve_module.serve, [*args, "--auth", "none"])
+        assert result.exit_code == 0, result.output
+    assert [(limits.idle_timeout_s, limits.max_connection_s) for limits in seen] == [(5, 30), (600, 7200)]

@@ -92,7 +92,7 @@ def test_payload_over_128_kb_is_too_large(server: GatewayServer) -> None:
 
 
 def test_url_encoded_ids_with_slash_plus_and_equals(server: GatewayServer) -> None:
-    """Ids are standard base64 (may hold ``+``, ``/``, ``=``): the encoded form must reach them."""
+    """Ids end in ``=`` (and may hold ``-``, ``_``): the percent-encoded form must reach them."""
     with connect(server.ws_url) as ws:
         connection_id = connection_id_of(ws)
         url = f"{server.http_url}/prod/@connections/{quote(connection_id, safe='')}"

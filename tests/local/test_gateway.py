@@ -93,10 +93,11 @@ def test_connect_non_2xx_rejects_handshake_with_that_status(server: GatewayServe
     assert len(server.events(route_events("$disconnect"))) == 1
 
 
-def test_connect_exception_rejects_with_500(server: GatewayServer) -> None:
+def test_connect_exception_rejects_with_502(server: GatewayServer) -> None:
+    """A $connect handler that raises is an integration failure: 502, as API Gateway answers."""
     with pytest.raises(InvalidStatus) as caught:
         connect(f"{server.ws_url}?mode=raise")
-    assert caught.value.response.status_code == 500
+    assert caught.value.response.status_code == 502
 
 
 def test_connect_returning_nothing_accepts(server: GatewayServer) -> None:

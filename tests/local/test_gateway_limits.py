@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,39 @@ def test_message_over_128_kb_closes_with_1009(server: GatewayServer) -> None:
     with connect(server.ws_url) as ws:
         ws.send(body[i : i + 30_000] for i in range(0, len(body), 30_000))
         assert closed_code(ws)[0] == 1009
+
+
+def test_message_of_exactly_128_kib_is_accepted_inbound_as_outbound(server: GatewayServer) -> None:
+    """The boundary is the same both ways: 128 KiB in (frames of 32 KiB) reaches $default, as a
+    128 KiB @connections POST reaches the client."""
+    head = json.dumps({"do": "record", "pad": ""})[:-2]
+    body = head + "x" * (128 * 1024 - len(head) - 2) + '"}'
+    assert len(body.encode()) == 128 * 1024
+    with connect(server.ws_url, max_size=None) as ws:
+        ws.send(body[i : i + 32 * 1024] for i in range(0, len(body), 32 * 1024))
+        server.wait_for_events(lambda e: route_events("$default")(e) and len(e["body"]) == 128 * 1024)
+        ws.send(json.dumps({"do": "echo", "after": "big"}))
+        for _ in range(5):
+            frame = json.loads(ws.recv(timeout=30))
+            if "echo" in frame:
+                break
+        assert json.loads(frame["echo"]["body"]) == {"do": "echo", "after": "big"}
+
+
+def test_outbound_traffic_alone_keeps_a_connection_from_idling_out(tmp_path: Path) -> None:
+    """AWS resets the idle timer on traffic in both directions: a client that only receives stays."""
+    with serve_gateway(tmp_path, limits=replace(LIMITS, idle_timeout_s=2.0)) as server:
+        client = server.management()
+        with pytest.raises(client.exceptions.GoneException):  # warm the client: its first call is slow
+            client.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
+        with connect(server.ws_url) as ws:
+            ws.send(json.dumps({"do": "echo"}))
+            connection_id = json.loads(ws.recv(timeout=30))["echo"]["requestContext"]["connectionId"]
+            for n in range(20):  # 5 s of server-to-client frames only, one every 0.25 s
+                client.post_to_connection(ConnectionId=connection_id, Data=json.dumps({"n": n}).encode())
+                assert json.loads(ws.recv(timeout=5)) == {"n": n}
+                time.sleep(0.25)
+            assert closed_code(ws) == (1001, "Going away")  # then silence: closed after the timeout
 
 
 def test_binary_frame_closes_with_1003(server: GatewayServer) -> None:
