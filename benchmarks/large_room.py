@@ -174,6 +174,7 @@ def _sender(
             "rss_peak": _vm("VmHWM"),
             "results": dict(report.results),
             "shards": report.shards,
+            "plans": report.plans,
             "launched": launched,
         }
     )
@@ -197,10 +198,19 @@ def _shard_worker(env: dict[str, str], sink_url: str, shards: Any, results: Any)
         _reset_peak()
         base = _vm("VmRSS")
         started = time.monotonic()
-        report = deliver_range(service, api, Shard.from_json(event), page_size=settings.fanout_page_size)
+        shard = Shard.from_json(event)
+        report = deliver_range(
+            service,
+            api,
+            shard,
+            page_size=settings.fanout_page_size,
+            launch=lambda shard: shards.put(shard.to_json(sink_url)),  # a planning shard launches ranges
+        )
         results.put(
             {
                 "role": "shard",
+                "plans": shard.plans,
+                "launched": report.shards + report.plans,
                 "started": started,
                 "finished": time.monotonic(),
                 "rss_base": base,
@@ -234,7 +244,8 @@ class LargeRun:
     first_launch_ms: float | None = None
     """When the sender handed on its first shard."""
     last_launch_ms: float | None = None
-    """When the sender handed on its last shard (shards are launched one after the other)."""
+    """When the last range was launched: the end of the last planning shard (the sender launches
+    only the first planning shard)."""
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -312,7 +323,9 @@ async def _one_run(
             ready += message["role"] == "ready"
         sink.posts.clear()
         go.set()
-        expected_shards = max(0, (members - 1) // run.shard_size) if sharded else 0
+        expected_shards = 0
+        """Shard events handed on so far (by the sender and by planning shards): the run is over
+        when as many shard reports have arrived."""
         deadline = time.monotonic() + RUN_BOUND_S
         sender: dict[str, Any] | None = None
         shard_reports = 0
@@ -324,8 +337,10 @@ async def _one_run(
             reports.append(message)
             if message["role"] == "sender":
                 sender = message
-                expected_shards = int(message["shards"])
-            shard_reports += message["role"] == "shard"
+                expected_shards += int(message["shards"]) + int(message.get("plans", 0))
+            if message["role"] == "shard":
+                shard_reports += 1
+                expected_shards += int(message["launched"])
             if sender is not None and shard_reports >= expected_shards:
                 break
         else:
@@ -357,10 +372,13 @@ async def _one_run(
     run.sender_done_ms = (float(sender["finished"]) - t0) * 1000
     run.sender_rss_base = int(sender["rss_base"])
     run.sender_rss_peak = int(sender["rss_peak"])
-    run.shards = int(sender["shards"])
+    run.shards = sum(1 for r in reports if r["role"] == "shard" and not r["plans"])
     if sender["launched"]:
         run.first_launch_ms = (min(sender["launched"]) - t0) * 1000
         run.last_launch_ms = (max(sender["launched"]) - t0) * 1000
+    planners = [float(r["finished"]) for r in reports if r["role"] == "shard" and r["plans"]]
+    if planners:
+        run.last_launch_ms = (max(planners) - t0) * 1000
     growth = [int(r["rss_peak"]) - int(r["rss_base"]) for r in reports if r["role"] == "shard"]
     run.shard_rss_peak = max(growth, default=0)
     console.print(

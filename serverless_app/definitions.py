@@ -102,7 +102,7 @@ class EnvVar:
     LOG_LEVEL = "LOG_LEVEL"
     MAX_CONNECTIONS_PER_USER = "MAX_CONNECTIONS_PER_USER"  # default 10
     TOKEN_LEEWAY_S = "TOKEN_LEEWAY_S"  # clock skew on token times, default 30
-    PRESENCE_THRESHOLD = "PRESENCE_THRESHOLD"  # online users up to which presence is live (default 100)
+    PRESENCE_THRESHOLD = "PRESENCE_THRESHOLD"  # online users up to which presence is live (default 30)
     FANOUT_FUNCTION = "FANOUT_FUNCTION"  # websocket-fanout, for functions that shard large rooms
     FANOUT_PAGE_SIZE = "FANOUT_PAGE_SIZE"  # members per Query page of a fan-out (default 200)
     FANOUT_SHARD_SIZE = "FANOUT_SHARD_SIZE"  # members per fan-out shard (default 1,000)

@@ -13,7 +13,6 @@ from botocore.config import Config
 from serverless_app.chat.budget import PostsBudget
 from serverless_app.chat.delivery import Shard, ShardLauncher
 from serverless_app.chat.fanout import ConnectionsApi
-from serverless_app.chat.log import configure_logging
 from serverless_app.chat.service import ChatService
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import ChatStore
@@ -31,7 +30,6 @@ __all__ = [
 
 @cache
 def settings() -> Settings:
-    configure_logging()
     return Settings.from_env()
 
 

@@ -21,15 +21,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from serverless_app.chat.fanout import ConnectionsApi, PostResult
+from serverless_app.chat.observability import logger as log
 from serverless_app.chat.protocol import ServerFrame, dumps
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom
 
 __all__ = ["DeliveryReport", "RoomPass", "Shard", "ShardLauncher", "deliver", "deliver_range"]
 
-log = structlog.get_logger(__name__)
 
 PAGES_IN_FLIGHT = 2
 """A room's pages whose posts may be under way at once (one posting while the next is read)."""
@@ -453,7 +451,7 @@ def _prune(
     announcements: list[Delivery] = []
     for connection_id, rooms in gone.items():
         found = service.prune(connection_id, rooms=frozenset(rooms))
-        log.info("gone connection", connection_id=connection_id, announcements=len(found))
+        log.info("gone connection", gone_connection_id=connection_id, announcements=len(found))
         report.pruned.append(connection_id)
         announcements += found
     if prune_depth <= 0 or not announcements:

@@ -115,7 +115,9 @@ def record_delivery(report: DeliveryReport, *, duration_ms: float | None = None)
     count = MetricUnit.Count
     metrics.add_metric(MetricName.DELIVERIES_SUCCEEDED, count, results["ok"])
     metrics.add_metric(MetricName.DELIVERIES_GONE, count, results["gone"])
-    metrics.add_metric(MetricName.DELIVERIES_FAILED, count, results["failed"] + results["too_large"])
+    # Frames a live connection never got: still throttled or failing after every redelivery round
+    # (attempts that failed and then went through count in DeliveriesThrottled/ok, not here).
+    metrics.add_metric(MetricName.DELIVERIES_FAILED, count, report.unsent + results["too_large"])
     metrics.add_metric(MetricName.DELIVERIES_THROTTLED, count, results["throttled"])
     metrics.add_metric(MetricName.CONNECTIONS_PRUNED, count, len(report.pruned))
     metrics.add_metric(MetricName.FANOUT_RECIPIENTS, count, posts)

@@ -41,8 +41,10 @@ class Settings:
     typing_interval_s: float = 1.0
     """At most one typing event per connection per this many seconds is relayed."""
     history_default_limit: int = 50
-    presence_threshold: int = 100
-    """Up to this many online users a room announces every join and leave; above, presence is on demand."""
+    presence_threshold: int = 30
+    """Up to this many online users a room announces every join and leave; above, presence is on
+    demand. Filling a room live costs ~T²/2 posts, so T bounds the fill of a room of N to
+    ~(T²/2)/N presence posts per member: 30 keeps a room of 500 under 1 (100 cost 10)."""
     presence_page_size: int = 100
     fanout_concurrency: int = 32
     fanout_page_size: int = 200

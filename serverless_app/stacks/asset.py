@@ -5,7 +5,7 @@ The staging directory mirrors what Lambda's ``/var/task`` will hold::
     serverless_app/__init__.py
     serverless_app/definitions.py
     serverless_app/chat/**            (*.py and *.json only)
-    fastjsonschema/ jwt/ structlog/ tenacity/ h11/ rsa/ pyasn1/ aws_lambda_powertools/
+    fastjsonschema/ jwt/ tenacity/ h11/ rsa/ pyasn1/ aws_lambda_powertools/
     typing_extensions.py aws_xray_sdk/ wrapt/   (+ their *.dist-info, for the licenses)
 
 The dependencies are copied from the current interpreter's site-packages, so the asset
@@ -45,7 +45,6 @@ __all__ = [
 RUNTIME_DEPENDENCIES: tuple[str, ...] = (
     "fastjsonschema",
     "jwt",
-    "structlog",
     "tenacity",
     "h11",
     "rsa",

@@ -13,6 +13,8 @@ from serverless_app.chat import container
 from serverless_app.chat.service import ChatService
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import ChatStore
+from serverless_app.chat.store.connections import BUDGET_ITEM
+from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from tests.chat.connections_double import ConnectionsDouble, running_connections_double
 
@@ -122,3 +124,16 @@ def ws_event(
 @pytest.fixture
 def make_event() -> Callable[..., dict[str, Any]]:
     return ws_event
+
+
+def chat_items(ddb: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every item of the three tables but the ``@connections`` budget's bookkeeping (which any post
+    may move): what "changes nothing" compares."""
+    items = {
+        t: ddb.scan(TableName=t, ConsistentRead=True)["Items"]
+        for t in (CONNECTIONS_TABLE.name, MESSAGES_TABLE.name, ROOMS_TABLE.name)
+    }
+    items[CONNECTIONS_TABLE.name] = [
+        item for item in items[CONNECTIONS_TABLE.name] if item["connection_id"]["S"] != BUDGET_ITEM
+    ]
+    return items

@@ -15,17 +15,14 @@ from serverless_app.chat.auth import mint_token
 from serverless_app.chat.handlers import authorizer, connect, default, disconnect, welcome
 from serverless_app.chat.protocol import validate_server_frame
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
-from tests.chat.conftest import connection_id
+from tests.chat.conftest import chat_items, connection_id
 from tests.chat.connections_double import ConnectionsDouble
 
 Event = Callable[..., dict[str, Any]]
 
 
 def item_counts(ddb: Any) -> dict[str, int]:
-    return {
-        t: ddb.scan(TableName=t, Select="COUNT")["Count"]
-        for t in (CONNECTIONS_TABLE.name, MESSAGES_TABLE.name, ROOMS_TABLE.name)
-    }
+    return {table: len(items) for table, items in chat_items(ddb).items()}
 
 
 def connect_as(make_event: Event, user: str, rooms: str = "general") -> str:

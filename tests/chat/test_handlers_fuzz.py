@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from serverless_app.chat.errors import ERROR_CODES, FrameError
 from serverless_app.chat.handlers import connect, default
 from serverless_app.chat.protocol import CLIENT_ACTIONS, parse_client_frame, validate_server_frame
-from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
-from tests.chat.conftest import connection_id, ws_event
+from tests.chat.conftest import chat_items, connection_id, ws_event
 from tests.chat.connections_double import ConnectionsDouble
 
 json_values = st.recursive(
@@ -41,10 +40,7 @@ frames = st.one_of(
 
 
 def _snapshot(ddb: Any) -> dict[str, list[Any]]:
-    return {
-        t: sorted(map(repr, ddb.scan(TableName=t)["Items"]))
-        for t in (CONNECTIONS_TABLE.name, MESSAGES_TABLE.name, ROOMS_TABLE.name)
-    }
+    return {table: sorted(map(repr, items)) for table, items in chat_items(ddb).items()}
 
 
 @pytest.mark.slow

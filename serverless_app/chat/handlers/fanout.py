@@ -13,26 +13,28 @@ retry re-reads and re-posts this range only, never the rest of the room.
 
 from __future__ import annotations
 
+import time
 from typing import Any
-
-import structlog
 
 from serverless_app.chat import container
 from serverless_app.chat.delivery import Shard, deliver_range
+from serverless_app.chat.observability import bind, lambda_handler, record_delivery
+from serverless_app.chat.observability import logger as log
 
-log = structlog.get_logger("websocket-fanout")
 
-
+@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
     shard = Shard.from_json(event)
+    bind(room=shard.room_pass.room)
     api = container.connections_api(str(event["callback_url"]))
     options = container.delivery_options(str(event["callback_url"]))
     report = deliver_range(
         container.service(), api, shard, page_size=options["page_size"], launch=options.get("launch")
     )
+    record_delivery(report, duration_ms=(time.perf_counter() - started) * 1000)
     log.info(
         "shard planned" if shard.plans else "shard delivered",
-        room=shard.room_pass.room,
         limit=shard.limit,
         results=dict(report.results),
         pruned=len(report.pruned),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from botocore.exceptions import ClientError
 
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.models import StoredMessage
+from serverless_app.chat.observability import logger as log
 from serverless_app.chat.store.base import TableAccess, error_code, from_item, storage, to_item
 from serverless_app.definitions import MESSAGES_TABLE
 
@@ -17,8 +17,6 @@ __all__ = ["IDEMPOTENCY_PREFIX", "MessageStore"]
 _USER_INDEX = MESSAGES_TABLE.indexes[0].name
 IDEMPOTENCY_PREFIX = "idem#"
 """Idempotency keys live in ``websocket-rooms`` beside the room's other bookkeeping."""
-
-log = structlog.get_logger(__name__)
 
 
 class MessageStore(TableAccess):
