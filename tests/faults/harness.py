@@ -187,14 +187,13 @@ def management_client(http_url: str) -> Any:
 
 
 def connection_ids(ddb: Any) -> set[str]:
-    """Every connection record in the connections table (a Scan: tests only); users' items are not connections."""
+    """Every connection record in the connections table (a Scan: tests only); users' items and the
+    ``@connections`` budget's item are not connections (connection ids never contain ``#``)."""
     ids: set[str] = set()
     for page in ddb.get_paginator("scan").paginate(
         TableName=CONNECTIONS_TABLE.name, ProjectionExpression="connection_id", ConsistentRead=True
     ):
-        ids.update(
-            i["connection_id"]["S"] for i in page["Items"] if not i["connection_id"]["S"].startswith("user#")
-        )
+        ids.update(i["connection_id"]["S"] for i in page["Items"] if "#" not in i["connection_id"]["S"])
     return ids
 
 
