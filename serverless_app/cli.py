@@ -25,6 +25,9 @@ def _register() -> None:
     from serverless_app.clients.terminal import chat
 
     main.add_command(chat)  # wschat chat
+    from serverless_app.local.stats_cmd import stats
+
+    main.add_command(stats)  # wschat stats
 
 
 _register()

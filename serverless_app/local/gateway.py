@@ -107,6 +107,8 @@ class Gateway:
     def snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(open_connections=len(self.connections))
         snapshot["lambda"] = self.runtime.stats() if hasattr(self.runtime, "stats") else {}
+        if hasattr(self.runtime, "metrics"):
+            snapshot["metrics"] = self.runtime.metrics.snapshot()  # the handlers' EMF metrics
         if self.dynamodb_proxy is not None:
             snapshot["dynamodb"] = self.dynamodb_proxy.stats()
         return snapshot

@@ -7,7 +7,8 @@ that exceeds the timeout is killed (``Sandbox.Timedout``), one that dies yields 
 either way the next invocation gets a fresh worker. With ``reload`` on, edits to ``*.py`` under
 ``source_roots`` retire idle workers so the next invocation runs the new code; in-flight invocations
 finish on their old worker. Worker stderr (handler ``print`` and logging) goes to this module's logger,
-each line prefixed with ``[function-name]``.
+each line prefixed with ``[function-name]``; the CloudWatch EMF lines among them (the handlers' metrics)
+are also totalled in ``metrics`` (:class:`~serverless_app.local.stats.EmfMetrics`).
 
 A failed asynchronous invocation is retried as the function's EventInvokeConfig says
 (``async_retry_attempts``, ``async_max_event_age_s`` in its definition), after ``async_retry_delay_s``
@@ -43,6 +44,7 @@ from typing import Any
 from serverless_app.definitions import FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError
 from serverless_app.local.redact import redact
+from serverless_app.local.stats import EmfMetrics
 
 __all__ = ["ACCOUNT_ID", "REGION", "InvocationResult", "LambdaRuntime", "function_arn"]
 
@@ -227,6 +229,8 @@ class LambdaRuntime:
         self._reaping: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        self.metrics = EmfMetrics()
+        """The EMF metrics the handlers printed (``/_local/stats`` → ``metrics``)."""
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -511,7 +515,7 @@ class LambdaRuntime:
         )
         worker = _Worker(process, handler, generation)
         worker.stderr_task = asyncio.get_running_loop().create_task(
-            _forward_stderr(pool.definition.name, process)
+            _forward_stderr(pool.definition.name, process, self.metrics)
         )
         pool.workers.add(worker)
         try:
@@ -533,6 +537,10 @@ class LambdaRuntime:
         return worker
 
     # --- introspection -----------------------------------------------------------
+
+    def reset_stats(self) -> None:
+        """``POST /_local/stats/reset``: forget the EMF metrics totalled so far."""
+        self.metrics.reset()
 
     def stats(self) -> dict[str, Any]:
         """Per function: invocations, errors, timeouts, cold starts, worker counts, latency percentiles."""
@@ -579,8 +587,11 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def _forward_stderr(function_name: str, process: asyncio.subprocess.Process) -> None:
-    """Log every line the worker writes to stderr, prefixed with the function's name."""
+async def _forward_stderr(
+    function_name: str, process: asyncio.subprocess.Process, metrics: EmfMetrics | None = None
+) -> None:
+    """Log every line the worker writes to stderr, prefixed with the function's name, and total the
+    EMF metrics among them in ``metrics``."""
     stderr = process.stderr
     assert stderr is not None
     pending = b""
@@ -588,6 +599,12 @@ async def _forward_stderr(function_name: str, process: asyncio.subprocess.Proces
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
         for line in lines:
-            logger.info("[%s] %s", function_name, line.decode(errors="replace").rstrip("\r"))
+            _forward_line(function_name, line.decode(errors="replace").rstrip("\r"), metrics)
     if pending:
-        logger.info("[%s] %s", function_name, pending.decode(errors="replace"))
+        _forward_line(function_name, pending.decode(errors="replace"), metrics)
+
+
+def _forward_line(function_name: str, text: str, metrics: EmfMetrics | None) -> None:
+    logger.info("[%s] %s", function_name, text)
+    if metrics is not None:
+        metrics.observe(function_name, text)
