@@ -21,12 +21,12 @@ from serverless_app.definitions import (
     API_NAME,
     AUTHORIZER_FUNCTION,
     AUTHORIZER_IDENTITY_SOURCE,
-    LIMITS,
     ROUTE_SELECTION_EXPRESSION,
     ROUTES,
     STAGE_NAME,
     RouteDefinition,
 )
+from serverless_app.stacks.environment import PRODUCTION_THROTTLE, Throttle
 
 __all__ = ["ACCESS_LOG_FORMAT", "CONNECT_ROUTE", "ApiGatewayCloudWatchRole", "ChatWebSocketApi"]
 
@@ -39,7 +39,8 @@ _ROUTE_IDS = {"$connect": "Connect", "$disconnect": "Disconnect", "$default": "D
 class ChatWebSocketApi(Construct):
     """``chat-websocket-api`` with one Lambda proxy integration per route and an auto-deployed stage.
 
-    The stage throttles every route to ``LIMITS.stage_rate_limit``/``stage_burst_limit``. With
+    The stage throttles every route to ``throttle`` (by default ``LIMITS.stage_rate_limit``/
+    ``stage_burst_limit``; the stack passes its environment's, see ``DeploymentEnvironment.throttle``). With
     ``logging`` it writes JSON access logs (``ACCESS_LOG_FORMAT``) to ``access_log_group`` and
     execution logs at level ERROR: API Gateway refuses both unless the account and region have a
     CloudWatch role (``ApiGatewayCloudWatchRole``), so ``logging`` is the caller's statement that it
@@ -58,8 +59,10 @@ class ChatWebSocketApi(Construct):
         api_name: str = API_NAME,
         logging: bool = True,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        throttle: Throttle = PRODUCTION_THROTTLE,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.throttle = throttle
         self.authorizer: authorizers.WebSocketLambdaAuthorizer | None = None
         if authorizer_function is not None:
             self.authorizer = authorizers.WebSocketLambdaAuthorizer(
@@ -114,9 +117,7 @@ class ChatWebSocketApi(Construct):
             web_socket_api=self.api,
             stage_name=STAGE_NAME,
             auto_deploy=True,
-            throttle=apigwv2.ThrottleSettings(
-                rate_limit=LIMITS.stage_rate_limit, burst_limit=LIMITS.stage_burst_limit
-            ),
+            throttle=apigwv2.ThrottleSettings(rate_limit=throttle.rate, burst_limit=throttle.burst),
             access_log_settings=(
                 _AccessLogSettings(self.access_log_group) if self.access_log_group is not None else None
             ),

@@ -173,6 +173,7 @@ class WebSocketChatStack(Stack):
             api_name=env.physical_name(API_NAME),
             logging=stage_logging,
             log_retention=env.log_retention,
+            throttle=env.throttle,
         )
         if self.auth_mode == "none":
             NagSuppressions.add_resource_suppressions(
