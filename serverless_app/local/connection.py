@@ -23,7 +23,7 @@ from aiohttp.http_websocket import WebSocketError
 
 from serverless_app.local import events
 
-__all__ = ["Connection", "PostResult", "install_frame_guard"]
+__all__ = ["Connection", "PostResult", "install_frame_guard", "send_message"]
 
 
 class PostResult:
@@ -46,6 +46,8 @@ class Connection:
     close_code: int | None = None
     close_reason: str = ""
     max_bytes: int = 1024 * 1024
+    max_frame: int = 32 * 1024
+    """Outbound messages longer than this leave as several frames of at most this size (AWS: 32 KB)."""
     _ws: web.WebSocketResponse | None = None
     _transport: Any = None
     _queue: deque[bytes] = field(default_factory=deque)
@@ -62,11 +64,20 @@ class Connection:
     def is_open(self) -> bool:
         return self._state == "open"
 
-    def open(self, ws: web.WebSocketResponse, transport: Any, *, max_bytes: int | None = None) -> None:
+    def open(
+        self,
+        ws: web.WebSocketResponse,
+        transport: Any,
+        *,
+        max_bytes: int | None = None,
+        max_frame: int | None = None,
+    ) -> None:
         """``$connect`` succeeded and the upgrade is done: the connection becomes postable."""
         self._ws, self._transport, self._state = ws, transport, "open"
         if max_bytes is not None:
             self.max_bytes = max_bytes
+        if max_frame is not None:
+            self.max_frame = max_frame
         self.last_active_ms = time.time() * 1000
         self._writer = asyncio.create_task(self._write_loop())
 
@@ -87,7 +98,7 @@ class Connection:
     # --- outbound ---------------------------------------------------------------------------------
 
     def post(self, data: bytes) -> int:
-        """Queue one text frame. 410 unless open; 429 when the client's buffer is full."""
+        """Queue one message. 410 unless open; 429 when the client's buffer is full."""
         if self._state != "open":
             return PostResult.GONE
         if self._queue and self._queued_bytes + len(data) > self.max_bytes:
@@ -117,7 +128,7 @@ class Connection:
             data = queue.popleft()
             self._send_started = time.monotonic()
             try:
-                await ws.send_frame(data, WSMsgType.TEXT)
+                await send_message(ws, data, self.max_frame)
             except (ConnectionError, RuntimeError):
                 return  # the socket is going away: the receive loop ends the connection
             finally:
@@ -145,6 +156,60 @@ class Connection:
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 self._transport.abort()
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_FIN = 0x80
+
+
+def _frame_header(first_byte: int, length: int) -> bytes:
+    if length < 126:
+        return bytes((first_byte, length))
+    if length < 65536:
+        return bytes((first_byte, 126)) + length.to_bytes(2, "big")
+    return bytes((first_byte, 127)) + length.to_bytes(8, "big")
+
+
+async def send_message(ws: web.WebSocketResponse, data: bytes, max_frame: int) -> None:
+    """Send ``data`` as one WebSocket message, as API Gateway does for an ``@connections`` POST.
+
+    A text message (binary when ``data`` is not UTF-8: a text frame would make the client close
+    with 1007); over ``max_frame`` bytes it leaves fragmented, a first frame with the opcode and
+    continuation frames of at most ``max_frame`` bytes, FIN on the last. aiohttp's
+    ``send_frame`` always sets FIN, so fragments are written to the writer's transport here, all
+    in one go (no other data frame can come between them), then the writer's flow control is
+    awaited as ``send_frame`` does. Requires an uncompressed server connection (no mask, no RSV1).
+    """
+    opcode = WSMsgType.TEXT if _is_utf8(data) else WSMsgType.BINARY
+    if len(data) <= max_frame or max_frame <= 0:
+        await ws.send_frame(data, opcode)
+        return
+    writer: Any = ws._writer  # aiohttp internals: WebSocketWriter
+    if writer is None:
+        raise RuntimeError("Call .prepare() first")
+    transport = writer.transport
+    if writer._closing or transport.is_closing():
+        raise ConnectionResetError("Cannot write to closing transport")
+    view = memoryview(data)
+    last = len(data) - 1
+    parts: list[bytes | memoryview] = []
+    for offset in range(0, len(data), max_frame):
+        chunk = view[offset : offset + max_frame]
+        first_byte = (int(opcode) if offset == 0 else 0) | (_FIN if offset + max_frame > last else 0)
+        parts += (_frame_header(first_byte, len(chunk)), chunk)
+    transport.writelines(parts)
+    protocol = writer.protocol
+    if protocol._paused:
+        await protocol._drain_helper()
 
 
 class _FrameGuard:

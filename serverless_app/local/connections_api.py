@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["add_connections_routes"]
 
+DELETE_DISCONNECT_REASON = "Connection Closed Normally"
+"""``disconnectReason`` of the ``$disconnect`` after a ``DELETE`` (API Gateway's, with code 1000)."""
 _STATUS_KEYS = {200: "2xx", 403: "403", 410: "410", 413: "413", 429: "429"}
 
 
@@ -128,6 +130,10 @@ def add_connections_routes(app: web.Application, gateway: Gateway) -> None:
             stats.management["DELETE 410"] += 1
             return _error(410, "GoneException")
         stats.management["DELETE 204"] += 1
+        if connection.close_code is None:
+            # The client sees 1000 with an empty reason (AWS's DeleteConnection takes neither); the
+            # $disconnect event says what API Gateway's execution logs show for it.
+            connection.close_code, connection.close_reason = 1000, DELETE_DISCONNECT_REASON
         await gateway.close_connection(connection, 1000, "")
         return web.Response(status=204)
 

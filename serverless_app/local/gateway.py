@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,6 +48,52 @@ _FAILED = SimpleNamespace(ok=False, payload=None, error={"errorType": "LocalRunt
 SHUTDOWN_GRACE_S = 2.0
 """How long a stop waits for the ``$disconnect`` of every closed connection before it goes on (Ctrl-C
 answers within seconds even during a disconnect storm)."""
+
+
+_HANDSHAKE_HEADERS = frozenset(
+    {
+        "connection",
+        "upgrade",
+        "sec-websocket-accept",
+        "sec-websocket-extensions",
+        "content-length",
+        "transfer-encoding",
+        "content-type",
+    }
+)
+"""Headers a ``$connect`` integration cannot set on the 101 response (the handshake's own)."""
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _integration_headers(payload: Any) -> list[tuple[str, str]]:
+    """``headers`` and ``multiValueHeaders`` of a Lambda proxy response, as ``(name, value)`` pairs.
+
+    ``multiValueHeaders`` wins for a name in both (as in API Gateway's proxy integrations); handshake
+    headers and values with CR/LF (header injection; aiohttp would refuse them) are dropped.
+    """
+    if not isinstance(payload, dict):
+        return []
+    pairs: list[tuple[str, str]] = []
+    multi = payload.get("multiValueHeaders")
+    multi = multi if isinstance(multi, dict) else {}
+    for name, values in multi.items():
+        if isinstance(values, list):
+            pairs += [(str(name), value) for value in values]
+    single = payload.get("headers")
+    if isinstance(single, dict):
+        names = {str(name).lower() for name in multi}
+        pairs += [(str(name), value) for name, value in single.items() if str(name).lower() not in names]
+    kept: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if isinstance(value, bool):
+            value = str(value).lower()
+        if not isinstance(value, (str, int, float)):
+            continue
+        text = str(value)
+        if name.lower() in _HANDSHAKE_HEADERS or not _TOKEN.match(name) or any(c in text for c in "\r\n\0"):
+            continue
+        kept.append((name, text))
+    return kept
 
 
 class Gateway:
@@ -147,11 +194,7 @@ class Gateway:
         }
 
     async def _handle_websocket(self, request: web.Request) -> web.StreamResponse:
-        # No permessage-deflate: API Gateway does not negotiate it, and sizes are then wire sizes.
-        # aiohttp refuses a message of exactly max_msg_size; API Gateway accepts 128 KiB (and refuses more).
-        ws = web.WebSocketResponse(
-            max_msg_size=self.limits.max_message_bytes + 1, timeout=2.0, compress=False
-        )
+        ws = self._websocket_response()
         if not ws.can_prepare(request).ok:
             return web.json_response({"message": "Upgrade Required"}, status=426)
         if self._closing:
@@ -168,7 +211,7 @@ class Gateway:
         )
         self.connections[connection.connection_id] = connection  # known, but 410 until $connect returns
         try:
-            status = await self._connect(request, connection)
+            status, headers = await self._connect(request, connection)
         except BaseException:
             self.connections.pop(connection.connection_id, None)
             raise
@@ -176,9 +219,12 @@ class Gateway:
             self.connections.pop(connection.connection_id, None)
             self.stats.connections_rejected += 1
             return web.Response(status=status if status >= 300 else 503)
+        ws = self._websocket_response(headers)
         await ws.prepare(request)
         install_frame_guard(request, ws, self.limits.max_frame_bytes)
-        connection.open(ws, request.transport, max_bytes=self.max_outbound_bytes)
+        connection.open(
+            ws, request.transport, max_bytes=self.max_outbound_bytes, max_frame=self.limits.max_frame_bytes
+        )
         self.stats.connections_total += 1
         try:
             await self._receive_loop(connection, ws)
@@ -186,7 +232,27 @@ class Gateway:
             self._end(connection, ws)
         return ws
 
-    async def _connect(self, request: web.Request, connection: Connection) -> int:
+    def _websocket_response(self, headers: Sequence[tuple[str, str]] = ()) -> web.WebSocketResponse:
+        """The 101 response, carrying the headers the ``$connect`` integration returned.
+
+        ``Sec-WebSocket-Protocol`` is sent as the integration returned it (as API Gateway does,
+        whether or not the client offered it: a client that did not offer it refuses the
+        handshake); it is also aiohttp's only protocol, so ``ws.ws_protocol`` reflects it.
+        """
+        protocols = [value for name, value in headers if name.lower() == "sec-websocket-protocol"][:1]
+        # No permessage-deflate: API Gateway does not negotiate it, and sizes are then wire sizes.
+        # aiohttp refuses a message of exactly max_msg_size; API Gateway accepts 128 KiB (and refuses more).
+        ws = web.WebSocketResponse(
+            max_msg_size=self.limits.max_message_bytes + 1, timeout=2.0, compress=False, protocols=protocols
+        )
+        for name, value in headers:  # the handshake's own headers (Upgrade, Accept, ...) win at prepare()
+            ws.headers.add(name, value)
+        return ws
+
+    async def _connect(
+        self, request: web.Request, connection: Connection
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """``(status, headers to return in the handshake)`` from the authorizer and ``$connect``."""
         headers: dict[str, list[str]] = {}
         for key, value in request.headers.items():
             headers.setdefault(str(key), []).append(value)
@@ -205,22 +271,23 @@ class Gateway:
                     self.authorizer_function,
                     status,
                 )
-                return status
+                return status, []
             connection.authorizer = authorizer
             event["requestContext"]["authorizer"] = dict(authorizer or {})
         function = self.routes.get("$connect")
         if function is None:
-            return 200
+            return 200, []
         result, timed_out = await self._invoke("$connect", connection, function, event)
         if timed_out or not result.ok:
-            return 504 if timed_out else 502  # AWS: an integration failure on $connect is a 502
+            return (504 if timed_out else 502), []  # AWS: an integration failure on $connect is a 502
         payload = result.payload
+        returned = _integration_headers(payload)
         if isinstance(payload, dict) and "statusCode" in payload:
             try:
-                return int(payload["statusCode"])
+                return int(payload["statusCode"]), returned
             except (TypeError, ValueError):
-                return 502
-        return 200
+                return 502, []
+        return 200, returned
 
     async def _authorize(
         self, connect: events.WebSocketEvent, query: Mapping[str, list[str]]

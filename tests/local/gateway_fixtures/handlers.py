@@ -34,7 +34,8 @@ def _post(connection_id: str, message: Any) -> None:
 
 def connect(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     """``?mode=reject&status=N`` → statusCode N; ``raise`` → exception; ``probe`` → post during
-    $connect and accept only if that was 410; anything else → accept."""
+    $connect and accept only if that was 410; ``protocol`` → return ``Sec-WebSocket-Protocol:
+    ?protocol=`` if the client offered it (or ``always=1``) and other headers; anything else → accept."""
     _record(event)
     query = event.get("queryStringParameters") or {}
     mode = query.get("mode")
@@ -50,6 +51,17 @@ def connect(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         return {"statusCode": 418}
     if mode == "none":
         return None
+    if mode == "protocol":  # choose ?protocol= if the client offered it (AWS's documented example)
+        wanted = query.get("protocol", "chat")
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        offered = [p.strip() for p in str(headers.get("sec-websocket-protocol", "")).split(",")]
+        if wanted in offered or query.get("always") == "1":
+            return {
+                "statusCode": 200,
+                "headers": {"Sec-WebSocket-Protocol": wanted, "X-Chat-Server": "local"},
+                "multiValueHeaders": {"X-Chat-Tag": ["a", "b"]},
+            }
+        return {"statusCode": 200, "headers": {"X-Chat-Server": "local"}}
     return {"statusCode": 200}
 
 
