@@ -14,7 +14,11 @@ What is reproduced, and where AWS documents it, is listed in ``docs``/DESIGN.md 
   ``{"message": "Endpoint request timed out", ...}``; the connection survives both.
 * Frames over 32 KB or messages over 128 KB close with 1009; binary frames close with 1003;
   idle timeout and maximum duration close with 1001 "Going away".
-* ``$disconnect`` fires exactly once per accepted connection, whatever ended it.
+* ``$disconnect`` fires exactly once per accepted connection, whatever ended it (unless
+  ``--chaos disconnect-drop=P`` skips it, as AWS may: :mod:`serverless_app.local.chaos`).
+* Outbound messages over 32 KB leave as several frames of at most 32 KB; data that is not UTF-8
+  leaves as a binary message. Headers returned by ``$connect`` go into the 101 response
+  (``Sec-WebSocket-Protocol`` included, as returned).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from aiohttp import WSMsgType, web
 
 from serverless_app.definitions import LIMITS, ROUTES, STAGE_NAME, TOKEN_QUERY_PARAMETER, GatewayLimits
 from serverless_app.local import events
+from serverless_app.local.chaos import Chaos
 from serverless_app.local.connection import Connection, install_frame_guard
 from serverless_app.local.stats import GatewayStats, add_stats_routes
 from serverless_app.local.throttle import TokenBucket
@@ -114,8 +119,12 @@ class Gateway:
         slow_consumer_timeout_s: float = 10.0,
         static_dir: Path | None = None,
         dynamodb_proxy: Any = None,
+        chaos: Chaos | None = None,
     ) -> None:
         self.runtime = runtime
+        self.chaos = chaos
+        self.disconnects_dropped = 0
+        """``$disconnect`` invocations skipped by ``--chaos disconnect-drop``."""
         self.stage = stage
         self.routes = dict(routes if routes is not None else {r.route_key: r.function for r in ROUTES})
         self.authorizer_function = authorizer_function
@@ -154,6 +163,12 @@ class Gateway:
     def snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(open_connections=len(self.connections))
         snapshot["lambda"] = self.runtime.stats() if hasattr(self.runtime, "stats") else {}
+        if self.chaos is not None and self.chaos.active:
+            snapshot["chaos"] = {
+                "spec": self.chaos.describe(),
+                "disconnects_dropped": self.disconnects_dropped,
+                "async_redelivered": getattr(self.runtime, "async_redelivered", 0),
+            }
         if hasattr(self.runtime, "metrics"):
             snapshot["metrics"] = self.runtime.metrics.snapshot()  # the handlers' EMF metrics
         if self.dynamodb_proxy is not None:
@@ -437,6 +452,15 @@ class Gateway:
         reason = connection.close_reason
         function = self.routes.get("$disconnect")
         if function is None:
+            return
+        if self.chaos is not None and self.chaos.drop_disconnect():
+            self.disconnects_dropped += 1
+            log.info(
+                "%-12s %s %s dropped (--chaos disconnect-drop)",
+                "$disconnect",
+                connection.connection_id,
+                function,
+            )
             return
         event = events.disconnect_event(
             status_code=int(code),

@@ -207,6 +207,7 @@ class LambdaRuntime:
         handler_overrides: Mapping[str, str] | None = None,
         reload_interval_s: float = RELOAD_CHECK_INTERVAL_S,
         async_retry_delay_s: float = 1.0,
+        async_redeliveries: int = 0,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -221,6 +222,9 @@ class LambdaRuntime:
         self.async_retry_delay_s = async_retry_delay_s
         self.async_retries = 0
         """Asynchronous invocations retried after a failure (all functions)."""
+        self.async_redeliveries = async_redeliveries
+        """Chaos ``async-retry=N``: every async event is delivered N more times, even after a success."""
+        self.async_redelivered = 0
         self.handler_overrides: dict[str, str] = dict(handler_overrides or {})
         """Function name → handler string to run instead of the definition's (tests use this)."""
         self._pools: dict[str, _Pool] = {}
@@ -274,7 +278,7 @@ class LambdaRuntime:
         """Queue an ``Event`` invocation and return its request id; failures are logged, not raised."""
         self._function(function_name)
         request_id = str(uuid.uuid4())
-        coroutine = self._invoke_logged(function_name, event, request_id)
+        coroutine = self._deliver(function_name, event, request_id)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -292,6 +296,20 @@ class LambdaRuntime:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._async_invocations.add(task)
         task.add_done_callback(self._async_invocations.discard)
+
+    async def _deliver(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
+        """One async event: its invocation (and retries), then ``async_redeliveries`` more, in turn."""
+        await self._invoke_logged(function_name, event, request_id)
+        for delivery in range(self.async_redeliveries):
+            self.async_redelivered += 1
+            logger.info(
+                "[%s] async invocation %s delivered again (--chaos async-retry, %d of %d)",
+                function_name,
+                request_id,
+                delivery + 1,
+                self.async_redeliveries,
+            )
+            await self._invoke_logged(function_name, event, request_id)
 
     async def _invoke_logged(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
         definition = self._function(function_name)

@@ -19,11 +19,25 @@ import click
 
 from serverless_app.clients.dev_secret import local_token_secret
 from serverless_app.definitions import CONNECTIONS_TABLE, LIMITS, MESSAGES_TABLE, AuthMode
+from serverless_app.local.chaos import Chaos
 from serverless_app.local.errors import SetupError
 from serverless_app.local.http_guard import is_loopback_host
 from serverless_app.local.server import LocalStack, run_local_stack
 
 __all__ = ["banner", "exposure_warning", "serve"]
+
+
+class ChaosSpec(click.ParamType):
+    """``--chaos``: validated by :meth:`Chaos.parse` (a bad spec is a usage error naming the fault)."""
+
+    name = "chaos"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            Chaos.parse(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        return str(value)
 
 
 def exposure_warning(host: str, *, remote_token: bool) -> str | None:
@@ -144,6 +158,21 @@ async def _run(options: dict[str, object], data_dir: Path | None) -> None:
     help="Seconds after which every connection is closed (AWS: 7200).",
 )
 @click.option(
+    "--chaos",
+    "chaos_spec",
+    type=ChaosSpec(),
+    default=None,
+    metavar="FAULT=VALUE,...",
+    help="Fault injection: disconnect-drop=P skips each $disconnect with probability P (AWS: best "
+    "effort); async-retry=N delivers every asynchronous invocation N more times (AWS: at least once).",
+)
+@click.option(
+    "--chaos-seed",
+    type=int,
+    default=None,
+    help="Seed for --chaos draws (reproducible runs); without it one is chosen and printed.",
+)
+@click.option(
     "--allow-remote-token",
     is_flag=True,
     help="Let /_local/token mint tokens for clients on other machines (off: loopback only).",
@@ -163,6 +192,8 @@ def serve(
     allow_remote_token: bool,
     idle_timeout: float,
     max_duration: float,
+    chaos_spec: str | None,
+    chaos_seed: int | None,
 ) -> None:
     """Run the whole chat stack locally: DynamoDB Local, the Lambda handlers, API Gateway's WebSocket API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -183,6 +214,8 @@ def serve(
         "lambda_port": lambda_port,
         "limits": dataclasses.replace(LIMITS, idle_timeout_s=idle_timeout, max_connection_s=max_duration),
     }
+    if chaos_spec:
+        options["chaos"] = Chaos.parse(chaos_spec, seed=chaos_seed)
     warning = exposure_warning(host, remote_token=allow_remote_token)
     if warning is not None:
         click.echo(warning, err=True)

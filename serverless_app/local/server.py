@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -35,6 +36,7 @@ from serverless_app.definitions import (
     FunctionDefinition,
     GatewayLimits,
 )
+from serverless_app.local.chaos import Chaos
 from serverless_app.local.dynamodb_local import (
     REPO_ROOT,
     DynamoDBLocal,
@@ -45,6 +47,8 @@ from serverless_app.local.dynamodb_local import (
 from serverless_app.local.errors import SetupError
 from serverless_app.local.gateway import Gateway
 from serverless_app.local.http_guard import HostPolicy, install_http_guard, is_wildcard_host
+
+log = logging.getLogger("wschat.server")
 
 __all__ = [
     "LocalStack",
@@ -164,13 +168,21 @@ async def run_local_stack(
     allowed_hosts: Sequence[str] = (),
     remote_token: bool = False,
     lambda_port: int = 0,
+    chaos: Chaos | str | None = None,
+    chaos_seed: int | None = None,
 ) -> AsyncIterator[LocalStack]:
     """Start (or attach to) DynamoDB Local, create the tables, then the proxy, runtime and gateway.
 
     ``allowed_hosts``: more names the gateway answers to (``Host`` header), besides the loopback
     names and ``host``. ``remote_token``: let ``/_local/token`` answer peers other than loopback.
     ``lambda_port``: the Lambda API's loopback port (0: any free port).
+    ``chaos``: fault injection, a :class:`Chaos` or its spec (``"disconnect-drop=0.1,async-retry=1"``,
+    seeded with ``chaos_seed``): see :mod:`serverless_app.local.chaos`.
     """
+    if isinstance(chaos, str):
+        chaos = Chaos.parse(chaos, seed=chaos_seed)
+    if chaos is not None and chaos.active:
+        log.warning("chaos: %s", chaos.describe())
     from serverless_app.local.dev_tokens import add_dev_token_routes
     from serverless_app.local.dynamodb_proxy import DynamoDBProxy
     from serverless_app.local.lambda_api import add_lambda_routes
@@ -217,6 +229,7 @@ async def run_local_stack(
             log_events=log_events,
             handler_overrides=handler_overrides,
             async_retry_delay_s=async_retry_delay_s,
+            async_redeliveries=chaos.async_retry if chaos is not None else 0,
         )
         await runtime.start()
         stack.push_async_callback(runtime.stop)
@@ -231,6 +244,7 @@ async def run_local_stack(
             dynamodb_proxy=proxy,
             max_outbound_bytes=max_outbound_bytes,
             slow_consumer_timeout_s=slow_consumer_timeout_s,
+            chaos=chaos,
         )
         lambda_app = web.Application()
         install_http_guard(lambda_app, HostPolicy.loopback(int(lambda_sock.getsockname()[1])))
