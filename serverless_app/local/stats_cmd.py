@@ -65,8 +65,8 @@ def _cell(value: Any) -> str:
     "--url",
     default=DEFAULT_URL,
     show_default=True,
-    envvar="WSCHAT_URL",
-    help="Base URL of the local stack (wschat serve); also $WSCHAT_URL.",
+    envvar="WSCHAT_STATS_URL",
+    help="Base URL of the local stack (wschat serve); also $WSCHAT_STATS_URL.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the whole /_local/stats document as JSON.")
 def stats(url: str, as_json: bool) -> None:
