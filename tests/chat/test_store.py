@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from serverless_app.chat.models import ConnectionRecord, Member, RoomInfo, Standing, StoredMessage
 from serverless_app.chat.store import ChatStore, Conflict
-from serverless_app.definitions import MESSAGES_TABLE
+from serverless_app.chat.store.connections import BUDGET_ITEM
+from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE
 
 
 def _message(
@@ -200,7 +204,16 @@ def test_an_item_that_cannot_be_read_is_skipped_and_the_page_still_fills(store: 
     assert [m.message for m in mine] == ["m5", "m4", "m3", "m2", "m1", "m0"] and not more
 
 
-def test_the_posts_budget_grants_a_burst_then_asks_to_wait_for_what_the_rate_allows(store: ChatStore) -> None:
+@pytest.fixture
+def budget_item(ddb: Any) -> Iterator[None]:
+    """The budget's item is shared by every stack on this DynamoDB Local: gone after the test."""
+    yield
+    ddb.delete_item(TableName=CONNECTIONS_TABLE.name, Key={"connection_id": {"S": BUDGET_ITEM}})
+
+
+def test_the_posts_budget_grants_a_burst_then_asks_to_wait_for_what_the_rate_allows(
+    store: ChatStore, budget_item: None
+) -> None:
     """100 posts/s with bursts of 20: two chunks of 10 at one instant are granted, a third waits for
     100 ms (10 posts at 100/s); once that time has passed it is granted."""
     now = time.time() + 2000  # an instant no other test has spent
@@ -211,7 +224,7 @@ def test_the_posts_budget_grants_a_burst_then_asks_to_wait_for_what_the_rate_all
     assert store.reserve_posts(10, now=now + 0.1, **budget) == 0
 
 
-def test_the_posts_budget_is_one_for_every_caller(store: ChatStore) -> None:
+def test_the_posts_budget_is_one_for_every_caller(store: ChatStore, budget_item: None) -> None:
     """Eight threads reserving chunks of 5 at one instant (a burst of 20) share one budget: exactly
     four reservations are granted, however the writes interleave."""
     now = time.time() + 4000  # an instant no other test has spent
@@ -219,3 +232,16 @@ def test_the_posts_budget_is_one_for_every_caller(store: ChatStore) -> None:
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: store.reserve_posts(5, now=now, **budget), range(8)))
     assert sorted(answers)[:4] == [0, 0, 0, 0] and all(answer > 0 for answer in sorted(answers)[4:])
+
+
+def test_a_budget_state_no_caller_could_have_written_is_replaced_not_waited_for(
+    store: ChatStore, budget_item: None
+) -> None:
+    """A ``tat`` an hour ahead (a clock that jumped, a rate since lowered) would make every caller
+    wait an hour; it is further ahead than this rate and burst can reach, so it is replaced."""
+    now = time.time()
+    budget = {"rate": 100.0, "burst": 20, "ttl": int(now) + 60}
+    assert store.reserve_posts(10, now=now + 3600, **budget) == 0
+    assert store.reserve_posts(10, now=now, **budget) == 0
+    assert store.reserve_posts(10, now=now, **budget) == 0
+    assert store.reserve_posts(10, now=now, **budget) > 0

@@ -33,6 +33,9 @@ BUDGET_ITEM = "budget#connections-api"
 RateDecision = int
 """0 when the action may go ahead, else how many milliseconds to wait."""
 
+_CLOCK_SLACK_MS = 1000
+"""How far apart the clocks of two callers may be before a limit's state counts as impossible."""
+
 
 def user_key(user_id: str) -> dict[str, Any]:
     return to_item({"connection_id": USER_ITEM_PREFIX + user_id})
@@ -185,11 +188,16 @@ class ConnectionStore(TableAccess):
         ``burst - cost`` intervals ahead of now, and move it ``cost`` intervals on. Both cases are
         a single conditional write (no read first), so concurrent invocations on any connection
         or in any container cannot both spend the same allowance.
+
+        ``tat`` can never be more than ``burst`` intervals ahead of now under this rate and burst;
+        one further ahead (a clock that jumped, a rate lowered since, a value written by hand) is
+        replaced rather than waited for, or one bad value would stall every caller for as long.
         """
         interval = 1000 / rate
         advance = max(1, round(cost * interval))
         now_ms = millis(now)
         horizon = now_ms + max(0, round((burst - cost) * interval))
+        reachable = now_ms + round(burst * interval) + _CLOCK_SLACK_MS
         key = {"connection_id": item}
         names = {"#tat": attribute, "#ttl": "ttl"}
         for _ in range(8):
@@ -203,6 +211,17 @@ class ConnectionStore(TableAccess):
             if old is None:
                 return 0
             tat = old.get(attribute)
+            if tat is not None and int(tat) > reachable:
+                old = self._try_update(
+                    key,
+                    "SET #tat = :next, #ttl = :ttl",
+                    "#tat = :seen",
+                    names,
+                    to_item({":next": now_ms + advance, ":seen": int(tat), ":ttl": ttl}),
+                )
+                if old is None:
+                    return 0
+                continue
             if tat is not None and int(tat) > horizon:
                 return int(tat) - horizon
             if tat is not None and int(tat) > now_ms:
