@@ -28,8 +28,9 @@ class PostsBudget:
     """Posts leased from the shared budget ``chunk`` at a time; a lease not used within
     ``lease_s`` lapses (so a container cannot hoard posts and spend them in a burst later).
 
-    If the budget's store cannot be reached, posting goes on unbudgeted (the account's 429s are
-    still retried with backoff): an outage of the budget must not stop the chat.
+    If the budget's store cannot be reached, posting goes on unbudgeted for ``outage_s`` before
+    the store is asked again (the account's 429s are still retried with backoff): an outage of the
+    budget must not stop the chat, nor make every post wait for the store's own retries.
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class PostsBudget:
         *,
         chunk: int,
         lease_s: float = 1.0,
+        outage_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if chunk < 1:
@@ -45,6 +47,8 @@ class PostsBudget:
         self._reserve = reserve
         self.chunk = chunk
         self._lease_s = lease_s
+        self._outage_s = outage_s
+        self._unbudgeted_until = float("-inf")
         self._clock = clock
         self._tokens = 0
         self._expires = 0.0
@@ -60,12 +64,15 @@ class PostsBudget:
             self._lock = asyncio.Lock()
         async with self._lock:
             while self._tokens <= 0 or self._clock() >= self._expires:
+                if self._clock() < self._unbudgeted_until:
+                    return
                 self.reservations += 1
                 try:
                     wait_ms = await asyncio.to_thread(self._reserve, self.chunk)
                 except Exception:  # the budget's table unreachable: do not stop the chat for it
                     log.warning("posts budget unavailable; posting unbudgeted", exc_info=True)
-                    wait_ms = 0
+                    self._unbudgeted_until = self._clock() + self._outage_s
+                    return
                 if wait_ms <= 0:
                     self._tokens = self.chunk
                     self._expires = self._clock() + self._lease_s

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.fanout import ConnectionsApi, PostResult
 from serverless_app.chat.observability import logger as log
 from serverless_app.chat.protocol import ServerFrame, dumps
@@ -41,6 +43,11 @@ _UNSENT = (PostResult.THROTTLED, PostResult.FAILED)
 REDELIVERY_CONCURRENCY = 4
 """Posts a later round makes at once: few, so a round behind a throttle trickles rather than
 stampedes (every attempt of a stampede but the first few is another 429)."""
+
+READ_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Pauses before reading a room's members again, from the page where storage failed: a message
+already stored and acknowledged still reaches the room after a DynamoDB outage of up to ~15 s
+(inside the functions' 30 s)."""
 
 PLAN_SPAN = 100
 """Ranges one planning invocation of ``websocket-fanout`` launches before it hands the rest of the
@@ -329,7 +336,8 @@ async def _post_room(
     everyone = ToRoom(unit.room, {})
     sharded = shard is None and plan.launch is not None
     limit = shard.limit if shard is not None else plan.shard_size if sharded else None
-    pages: Iterator[tuple[list[str], dict[str, Any] | None]] = service.recipient_pages(
+    pages = _pages_outliving_outages(
+        service,
         everyone,
         page_size=min(plan.page_size, limit) if limit else plan.page_size,
         start_key=shard.start_key if shard is not None else None,
@@ -370,6 +378,43 @@ async def _post_room(
         await _settle(unit.room, in_flight.popleft(), account)
     if handing_on is not None:
         await handing_on
+
+
+def _pages_outliving_outages(
+    service: ChatService,
+    room: ToRoom,
+    *,
+    page_size: int,
+    start_key: dict[str, Any] | None,
+    limit: int | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[tuple[list[str], dict[str, Any] | None]]:
+    """``service.recipient_pages`` of the whole room (no one excluded), read again from the last
+    page's key after each pause of ``READ_RETRY_DELAYS_S`` when storage fails: none skipped, and
+    after the last pause the failure is raised. A shard's ``limit`` counts member items read,
+    expired ones too, which the pages do not show: after an outage a shard whose range holds
+    expired items may read a few members past its range (posted twice, as a retried shard's are;
+    clients drop copies by ``message_id``)."""
+    key, remaining = start_key, limit
+    pauses = iter(READ_RETRY_DELAYS_S)
+    while True:
+        try:
+            for ids, next_key in service.recipient_pages(
+                room, page_size=page_size, start_key=key, limit=remaining
+            ):
+                yield ids, next_key
+                key = next_key
+                if remaining is not None:
+                    remaining -= len(ids)
+                if key is None or remaining == 0:
+                    return
+            return
+        except StorageUnavailable:
+            pause = next(pauses, None)
+            if pause is None:
+                raise
+            log.warning("room read failed; reading again", room=room.room, pause_s=pause)
+            sleep(pause)
 
 
 async def _settle(

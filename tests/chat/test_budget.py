@@ -59,11 +59,17 @@ def test_an_unused_lease_lapses() -> None:
     assert ledger.asked == [10, 10]
 
 
-def test_an_unreachable_budget_does_not_stop_the_chat() -> None:
-    """The store raising (DynamoDB unreachable) lets the posts go on, unbudgeted."""
+def test_an_unreachable_budget_does_not_stop_the_chat_nor_slow_every_post() -> None:
+    """The store raising (DynamoDB unreachable) lets the posts go on, unbudgeted, without asking
+    the store again for ``outage_s``; after that the budget is asked again."""
+    now = [0.0]
     ledger = Ledger(ConnectionError("no route"))
-    take(PostsBudget(ledger, chunk=3), 3)
+    budget = PostsBudget(ledger, chunk=3, outage_s=5.0, clock=lambda: now[0])
+    take(budget, 10)
     assert ledger.asked == [3]
+    now[0] = 6.0
+    take(budget, 1)
+    assert ledger.asked == [3, 3]
 
 
 def test_a_lease_is_at_least_one_post() -> None:

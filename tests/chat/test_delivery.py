@@ -10,6 +10,7 @@ import pytest
 
 from serverless_app.chat import delivery
 from serverless_app.chat.delivery import Shard, deliver, deliver_range
+from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.models import Identity
 from serverless_app.chat.service import ChatService, ToConnection, ToRoom
@@ -216,3 +217,50 @@ def test_a_post_throttled_through_every_round_is_counted_unsent_and_not_posted_a
     assert report.unsent == 1 and report.results["throttled"] == 5
     assert connections.received(ids[0]) == []
     assert all(len(connections.received(cid, "message")) == 1 for cid in ids[1:])
+
+
+def test_a_message_reaches_the_room_after_storage_fails_while_its_members_are_read(
+    service: ChatService, api: ConnectionsApi, connections: ConnectionsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the room's second page fails twice (DynamoDB unreachable): the pages are read again
+    from that page on, and every member gets the frame exactly once."""
+    monkeypatch.setattr(delivery, "READ_RETRY_DELAYS_S", (0.01, 0.01, 0.01))
+    ids = fill(service, 9)
+    connections.clear()
+    flaky = FlakyPages(service, fail_at_page=2, failures=2)
+    report = deliver(flaky, api, [ToRoom(ROOM, {"action": "message"})], page_size=4)  # type: ignore[arg-type]
+    assert sorted(len(connections.received(cid, "message")) for cid in ids) == [1] * 9
+    assert report.results["ok"] == 9 and flaky.failed == 2
+
+
+def test_a_room_that_cannot_be_read_for_longer_than_the_pauses_fails_the_delivery(
+    service: ChatService, api: ConnectionsApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage down for good: after the last pause the failure is raised, not swallowed."""
+    monkeypatch.setattr(delivery, "READ_RETRY_DELAYS_S", (0.01, 0.01))
+    fill(service, 3)
+    flaky = FlakyPages(service, fail_at_page=1, failures=100)
+    with pytest.raises(StorageUnavailable):
+        deliver(flaky, api, [ToRoom(ROOM, {"action": "message"})], page_size=4)  # type: ignore[arg-type]
+    assert flaky.failed == 3
+
+
+class FlakyPages(CountingService):
+    """The service whose ``recipient_pages`` raises ``StorageUnavailable`` when about to read page
+    ``fail_at_page`` (counting every page read), ``failures`` times."""
+
+    def __init__(self, service: ChatService, *, fail_at_page: int, failures: int) -> None:
+        super().__init__(service)
+        self.fail_at_page, self.left, self.failed = fail_at_page, failures, 0
+
+    def recipient_pages(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        pages = super().recipient_pages(*args, **kwargs)
+        while True:
+            if self.pages + 1 == self.fail_at_page and self.left > 0:
+                self.left -= 1
+                self.failed += 1
+                raise StorageUnavailable("storage is unreachable; nothing was saved")
+            page = next(pages, None)
+            if page is None:
+                return
+            yield page
