@@ -11,8 +11,8 @@ import boto3
 from botocore.config import Config
 
 from serverless_app.chat.budget import PostsBudget
+from serverless_app.chat.connections_api import ConnectionsApi
 from serverless_app.chat.delivery import Shard, ShardLauncher
-from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.service import ChatService
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import ChatStore

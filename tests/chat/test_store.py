@@ -30,7 +30,7 @@ def _message(
         room=room,
         user_id=user,
         message=text,
-        timestamp=ts or "2026-11-26T17:41:32.000000Z",
+        sent_at=ts or "2026-11-26T17:41:32.000000Z",
         message_id=uuid.uuid4().hex,
         ttl=ttl or int(time.time()) + 3600,
         client_msg_id=client_msg_id,

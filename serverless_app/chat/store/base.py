@@ -19,13 +19,13 @@ from serverless_app.chat.settings import Settings
 __all__ = [
     "Cancelled",
     "Conflict",
-    "TableAccess",
-    "decimal",
+    "TableClient",
     "error_code",
     "from_item",
     "millis",
     "serializer",
     "storage",
+    "to_decimal",
     "to_item",
 ]
 
@@ -41,7 +41,8 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
-def decimal(value: float) -> Decimal:
+def to_decimal(value: float) -> Decimal:
+    """A float as the ``Decimal`` boto3 stores for a number, to the millisecond."""
     return Decimal(repr(round(value, 3)))
 
 
@@ -82,7 +83,7 @@ def storage() -> Iterator[None]:
         raise StorageUnavailable("storage is unreachable; nothing was saved") from error
 
 
-class TableAccess:
+class TableClient:
     """The low-level DynamoDB client and the three table names."""
 
     def __init__(self, client: Any, settings: Settings) -> None:

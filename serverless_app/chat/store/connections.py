@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from serverless_app.chat.models import ConnectionRecord
 from serverless_app.chat.store.base import (
     Conflict,
-    TableAccess,
+    TableClient,
     error_code,
     from_item,
     millis,
@@ -41,7 +41,7 @@ def user_key(user_id: str) -> dict[str, Any]:
     return to_item({"connection_id": USER_ITEM_PREFIX + user_id})
 
 
-class ConnectionStore(TableAccess):
+class ConnectionStore(TableClient):
     def put_connection(self, record: ConnectionRecord) -> None:
         values: dict[str, Any] = {
             "connection_id": record.connection_id,

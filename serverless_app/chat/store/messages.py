@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.models import StoredMessage
 from serverless_app.chat.observability import logger as log
-from serverless_app.chat.store.base import TableAccess, error_code, from_item, storage, to_item
+from serverless_app.chat.store.base import TableClient, error_code, from_item, storage, to_item
 from serverless_app.definitions import MESSAGES_TABLE
 
 __all__ = ["IDEMPOTENCY_PREFIX", "MessageStore"]
@@ -19,7 +19,7 @@ IDEMPOTENCY_PREFIX = "idem#"
 """Idempotency keys live in ``websocket-rooms`` beside the room's other bookkeeping."""
 
 
-class MessageStore(TableAccess):
+class MessageStore(TableClient):
     def put_message(self, message: StoredMessage) -> StoredMessage:
         """Store a new message; with a ``client_msg_id``, at most once per user and id.
 
@@ -168,7 +168,7 @@ def _message_item(message: StoredMessage) -> dict[str, Any]:
         {
             "room": message.room,
             "timestamp": message.cursor,
-            "sent_at": message.timestamp,
+            "sent_at": message.sent_at,
             "message_id": message.message_id,
             "user_id": message.user_id,
             "message": message.message,
@@ -189,7 +189,7 @@ def _message(values: dict[str, Any]) -> StoredMessage:
         room=text["room"],
         user_id=text["user_id"],
         message=text["message"],
-        timestamp=text["sent_at"],
+        sent_at=text["sent_at"],
         message_id=text["message_id"],
         ttl=int(values["ttl"]),
         client_msg_id=client_msg_id if isinstance(client_msg_id, str) else None,

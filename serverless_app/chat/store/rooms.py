@@ -13,7 +13,7 @@ from typing import Any
 
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.models import Grant, Member, Role, RoomInfo, Standing
-from serverless_app.chat.store.base import Cancelled, Conflict, TableAccess, from_item, storage, to_item
+from serverless_app.chat.store.base import Cancelled, Conflict, TableClient, from_item, storage, to_item
 from serverless_app.definitions import ROOMS_TABLE
 
 __all__ = ["BAN_PREFIX", "MEMBER_PREFIX", "META", "ROLE_PREFIX", "USER_PREFIX", "RoomStore"]
@@ -28,7 +28,7 @@ PUBLIC_LISTING = "public"
 _USER_ROOMS_INDEX, _PUBLIC_ROOMS_INDEX = (index.name for index in ROOMS_TABLE.indexes)
 
 
-class RoomStore(TableAccess):
+class RoomStore(TableClient):
     def remove_member(self, room: str, connection_id: str) -> Member | None:
         """Delete the membership; return it, or ``None`` if there was none."""
         with storage():
