@@ -135,7 +135,8 @@ def valid_user_id(user_id: str) -> bool:
 
 
 class ChatService:
-    """Chat operations over a :class:`ChatStore`; ``clock`` returns epoch seconds."""
+    """Chat operations over any :class:`~serverless_app.chat.store.ChatStore` (DynamoDB in a Lambda
+    container, memory in unit tests); ``clock`` returns epoch seconds."""
 
     def __init__(
         self,
@@ -674,7 +675,7 @@ class ChatService:
         limit: int | None = None,
     ) -> Iterator[tuple[list[str], dict[str, Any] | None]]:
         """:meth:`recipients` a page at a time, each with the key to go on from (see
-        ``RoomStore.member_pages``); ``start_key`` and ``limit`` select a key range of the room."""
+        ``ChatStore.member_pages``); ``start_key`` and ``limit`` select a key range of the room."""
         if isinstance(delivery, ToConnection):
             yield [delivery.connection_id], None
             return

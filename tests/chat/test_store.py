@@ -13,7 +13,7 @@ import pytest
 
 from serverless_app.chat.models import ConnectionRecord, Member, RoomInfo, Standing, StoredMessage
 from serverless_app.chat.store import ChatStore, Conflict
-from serverless_app.chat.store.connections import BUDGET_ITEM
+from serverless_app.chat.store.keys import BUDGET_ITEM
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE
 
 
