@@ -110,10 +110,10 @@ def _container(env: dict[str, str], sink_url: str) -> tuple[Any, Any]:
     os.environ.update(env)
     import boto3
 
-    from serverless_app.chat.fanout import ConnectionsApi
+    from serverless_app.chat.connections_api import ConnectionsApi
     from serverless_app.chat.service import ChatService
     from serverless_app.chat.settings import Settings
-    from serverless_app.chat.store import ChatStore
+    from serverless_app.chat.store import DynamoDBStore as ChatStore
 
     settings = Settings.from_env()
     client = boto3.client("dynamodb", endpoint_url=env["DYNAMODB_ENDPOINT"], region_name="us-east-1")

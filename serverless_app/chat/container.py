@@ -11,11 +11,11 @@ import boto3
 from botocore.config import Config
 
 from serverless_app.chat.budget import PostsBudget
+from serverless_app.chat.connections_api import ConnectionsApi
 from serverless_app.chat.delivery import Shard, ShardLauncher
-from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.service import ChatService
 from serverless_app.chat.settings import Settings
-from serverless_app.chat.store import ChatStore
+from serverless_app.chat.store import DynamoDBStore
 
 __all__ = [
     "connections_api",
@@ -53,7 +53,7 @@ def lambda_client() -> Any:
 
 @cache
 def service() -> ChatService:
-    return ChatService(ChatStore(dynamodb_client(), settings()), settings(), clock=time.time)
+    return ChatService(DynamoDBStore(dynamodb_client(), settings()), settings(), clock=time.time)
 
 
 @cache
@@ -62,7 +62,7 @@ def posts_budget() -> PostsBudget:
     rate = settings().fanout_rate_per_s
     chunk = max(1, min(200, round(rate / 50)))  # a fiftieth of a second's worth: 50 writes/s at most
     burst = max(chunk, round(rate / 10))
-    store = ChatStore(dynamodb_client(), settings())
+    store = DynamoDBStore(dynamodb_client(), settings())
 
     def reserve(count: int) -> int:
         now = time.time()

@@ -22,8 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from serverless_app.chat.connections_api import ConnectionsApi, PostResult
 from serverless_app.chat.errors import StorageUnavailable
-from serverless_app.chat.fanout import ConnectionsApi, PostResult
 from serverless_app.chat.observability import logger as log
 from serverless_app.chat.protocol import ServerFrame, dumps
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom

@@ -56,15 +56,16 @@ class StoredMessage:
     room: str
     user_id: str
     message: str
-    timestamp: str
+    sent_at: str
+    """When the server accepted the message (ISO-8601 UTC); frames carry it as ``timestamp``."""
     message_id: str
     ttl: int
     client_msg_id: str | None = None
 
     @property
     def cursor(self) -> str:
-        """The message's position in its room's history; also its sort key."""
-        return f"{self.timestamp}#{self.message_id}"
+        """The message's position in its room's history; also its sort key (the table's ``timestamp``)."""
+        return f"{self.sent_at}#{self.message_id}"
 
 
 @dataclass(frozen=True)

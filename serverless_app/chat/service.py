@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from serverless_app.chat.access import (
     DIRECT_PREFIX,
@@ -47,7 +47,25 @@ from serverless_app.chat.models import (
     Standing,
     StoredMessage,
 )
-from serverless_app.chat.protocol import SCHEMA, ClientFrame, ServerFrame, fit_messages
+from serverless_app.chat.protocol import (
+    SCHEMA,
+    ClientFrame,
+    ServerFrame,
+    ack_frame,
+    history_frame,
+    invited_frame,
+    joined_frame,
+    left_frame,
+    message_frame,
+    presence_frame,
+    presence_list_frame,
+    presence_mode_frame,
+    room_updated_frame,
+    rooms_frame,
+    typing_frame,
+    user_history_frame,
+    welcome_frame,
+)
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import Cancelled, ChatStore, Conflict
 
@@ -57,7 +75,6 @@ __all__ = [
     "Delivery",
     "ToConnection",
     "ToRoom",
-    "message_frame",
     "parse_rooms",
 ]
 
@@ -97,21 +114,6 @@ def _utc_timestamp(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def message_frame(message: StoredMessage) -> ServerFrame:
-    frame: ServerFrame = {
-        "action": "message",
-        "room": message.room,
-        "user_id": message.user_id,
-        "message": message.message,
-        "timestamp": message.timestamp,
-        "message_id": message.message_id,
-        "cursor": message.cursor,
-    }
-    if message.client_msg_id is not None:
-        frame["client_msg_id"] = message.client_msg_id
-    return frame
-
-
 def parse_rooms(raw: str | None, *, default: str, maximum: int) -> list[str]:
     """The ``rooms`` query parameter of the connect URL: comma-separated room names.
 
@@ -133,7 +135,8 @@ def valid_user_id(user_id: str) -> bool:
 
 
 class ChatService:
-    """Chat operations over a :class:`ChatStore`; ``clock`` returns epoch seconds."""
+    """Chat operations over any :class:`~serverless_app.chat.store.ChatStore` (DynamoDB in a Lambda
+    container, memory in unit tests); ``clock`` returns epoch seconds."""
 
     def __init__(
         self,
@@ -181,13 +184,7 @@ class ChatService:
             except (Forbidden, NotFound):
                 continue  # banned or removed in the meantime
             joined.append(info.room)
-        welcome: ServerFrame = {
-            "action": "welcome",
-            "connection_id": connection_id,
-            "user_id": identity.user_id,
-            "rooms": joined,
-            "message": f"Welcome to wschat, {identity.user_id}! You are in: {', '.join(joined) or 'no room'}.",
-        }
+        welcome = welcome_frame(connection_id, identity.user_id, joined)
         return ConnectOutcome(welcome=welcome, announcements=announcements)
 
     def _count_live(self, record: ConnectionRecord) -> None:
@@ -265,7 +262,7 @@ class ChatService:
             self._check(record, "getPresence", frame["room"])
             limit = frame.get("limit", self._settings.presence_page_size)
             page = self._presence_page(frame["room"], after=frame.get("after"), limit=limit)
-            return [self._reply(record, {"action": "presenceList", "room": frame["room"], **page})]
+            return [self._reply(record, presence_list_frame(frame["room"], page))]
         if action == "getHistory":
             self._check(record, "getHistory", frame["room"])
             return [self._reply(record, self._history(frame))]
@@ -326,7 +323,7 @@ class ChatService:
             room=room,
             user_id=user_id,
             message=frame["message"],
-            timestamp=_utc_timestamp(now),
+            sent_at=_utc_timestamp(now),
             message_id=self._new_id(),
             ttl=int(now) + self._settings.message_retention_s,
             client_msg_id=frame.get("client_msg_id"),
@@ -334,21 +331,10 @@ class ChatService:
         stored = self._store.put_message(message)
         duplicate = stored.message_id != message.message_id
         if message.client_msg_id is not None:
-            deliveries.append(
-                self._reply(
-                    record,
-                    {
-                        "action": "ack",
-                        "room": room,
-                        "message_id": stored.message_id,
-                        "timestamp": stored.timestamp,
-                        "cursor": stored.cursor,
-                        "client_msg_id": message.client_msg_id,
-                        "duplicate": duplicate,
-                        "request_id": request_id,
-                    },
-                )
+            ack = ack_frame(
+                stored, client_msg_id=message.client_msg_id, duplicate=duplicate, request_id=request_id
             )
+            deliveries.append(self._reply(record, ack))
         if not duplicate:
             deliveries.append(ToRoom(room, message_frame(stored)))
         return deliveries
@@ -415,25 +401,20 @@ class ChatService:
         if added and self._store.count_user(room, record.user_id, +1, ttl=record.ttl) == 1:
             deliveries += self._announce(room, record.user_id, "join", exclude=record.connection_id)
         if announce_to_self:
-            joined: ServerFrame = {
-                "action": "joined",
-                "room": room,
-                **self._presence_page(room, after=None, limit=self._settings.presence_page_size),
-                "visibility": info.visibility,
-            }
-            role = "member" if standing.role == "invited" else standing.role
-            if role is not None:
-                joined["role"] = role
-            peer = _peer(info, record.user_id)
-            if peer is not None:
-                joined["peer"] = peer
+            joined = joined_frame(
+                room,
+                self._presence_page(room, after=None, limit=self._settings.presence_page_size),
+                visibility=info.visibility,
+                role="member" if standing.role == "invited" else standing.role,
+                peer=_peer(info, record.user_id),
+            )
             deliveries.insert(0, self._reply(record, joined))
         return deliveries
 
     def _leave(self, record: ConnectionRecord, room: str) -> list[Delivery]:
         deliveries = self._exit(room, record.connection_id)[1]
         self._store.set_connection_rooms(record.connection_id, room, present=False)
-        return [self._reply(record, {"action": "left", "room": room, "reason": "left"}), *deliveries]
+        return [self._reply(record, left_frame(room, "left")), *deliveries]
 
     def _exit(self, room: str, connection_id: str) -> tuple[bool, list[Delivery]]:
         """Remove one membership: whether there was one, and the presence ``leave`` if it was the user's last."""
@@ -450,7 +431,9 @@ class ChatService:
 
     # --- presence ------------------------------------------------------------------------
 
-    def _announce(self, room: str, user_id: str, event: str, *, exclude: str | None = None) -> list[Delivery]:
+    def _announce(
+        self, room: str, user_id: str, event: Literal["join", "leave"], *, exclude: str | None = None
+    ) -> list[Delivery]:
         """A user's first arrival or last departure, announced at a cost independent of the room's size.
 
         A ``live`` room announces each join and leave. When its online users pass
@@ -472,16 +455,9 @@ class ChatService:
         if switch_to is not None:
             if not self._store.switch_mode(room, to=switch_to):
                 return []
-            frame = {"action": "presenceMode", "room": room, "mode": switch_to, "count": online}
-            return [ToRoom(room, frame, exclude=others)]
+            return [ToRoom(room, presence_mode_frame(room, switch_to, online), exclude=others)]
         if mode == "live":
-            return [
-                ToRoom(
-                    room,
-                    {"action": "presence", "room": room, "user_id": user_id, "event": event},
-                    exclude=others,
-                )
-            ]
+            return [ToRoom(room, presence_frame(room, user_id, event), exclude=others)]
         return []
 
     def _presence_page(self, room: str, *, after: str | None, limit: int) -> dict[str, Any]:
@@ -502,15 +478,8 @@ class ChatService:
         next_cursor = None
         if more and messages:
             next_cursor = messages[-1].cursor if after is not None else messages[0].cursor
-        return fit_messages(
-            {
-                "action": "history",
-                "room": frame["room"],
-                "messages": [message_frame(m) for m in messages],
-                "next_cursor": next_cursor,
-                "direction": "after" if after is not None else "before",
-            }
-        )
+        direction: Literal["before", "after"] = "after" if after is not None else "before"
+        return history_frame(frame["room"], messages, next_cursor=next_cursor, direction=direction)
 
     def _user_history(self, record: ConnectionRecord, frame: ClientFrame) -> ServerFrame:
         """A user's messages; another user's only in rooms the asker may read.
@@ -527,14 +496,7 @@ class ChatService:
         if user_id != record.user_id:
             readable = self._store.standings(record.user_id, [m.room for m in messages])
             messages = [m for m in messages if may_read(*readable[m.room])]
-        return fit_messages(
-            {
-                "action": "userHistory",
-                "user_id": user_id,
-                "messages": [message_frame(m) for m in messages],
-                "next_cursor": next_cursor,
-            }
-        )
+        return user_history_frame(user_id, messages, next_cursor=next_cursor)
 
     def _typing(self, record: ConnectionRecord, room: str) -> list[Delivery]:
         """Relay a typing event: refused like a read, but over a rate it is dropped quietly."""
@@ -551,7 +513,7 @@ class ChatService:
             self._spend(record, "typing")
         except RateLimited:
             return []
-        frame = {"action": "typing", "room": room, "user_id": record.user_id}
+        frame = typing_frame(room, record.user_id)
         return [ToRoom(room, frame, exclude=frozenset({record.connection_id}))]
 
     # --- rooms with owners ---------------------------------------------------------------
@@ -584,7 +546,6 @@ class ChatService:
         below = targets_below(mine.role)
         if action != "invite" and theirs.role is not None and theirs.role not in below:
             raise Forbidden(f"{action}: {target!r} is {theirs.role} of {room!r}; you cannot")
-        update: ServerFrame = {"action": "roomUpdated", "room": room, "user_id": target, "by": actor}
         deliveries: list[Delivery] = []
         try:
             if action == "invite":
@@ -595,9 +556,10 @@ class ChatService:
                     self._store.grant(
                         grant, actor=actor, actor_roles=MODERATORS, target_roles=(None,), unbanned=True
                     )
-                    invited = {"action": "invited", "room": room, "by": actor, "visibility": info.visibility}
+                    invited = invited_frame(room, by=actor, visibility=info.visibility)
                     deliveries += self._to_user(target, invited)
-                return [self._reply(record, {**update, "change": "invited"}), *deliveries]
+                updated = room_updated_frame(room, target, by=actor, change="invited")
+                return [self._reply(record, updated), *deliveries]
             if action == "setRole":
                 role = frame["role"]
                 # in a public room anyone not banned may be made admin; elsewhere only members
@@ -610,11 +572,11 @@ class ChatService:
                 self._store.grant(
                     grant, actor=actor, actor_roles=("owner",), target_roles=targets, unbanned=True
                 )
-                change = {**update, "change": "role", "role": role}
+                change = room_updated_frame(room, target, by=actor, change="role", role=role)
                 return [self._reply(record, change), *self._to_user(target, change)]
             if action == "unban":
                 self._store.unban(room, target, actor=actor, actor_roles=MODERATORS)
-                change = {**update, "change": "unbanned"}
+                change = room_updated_frame(room, target, by=actor, change="unbanned")
                 return [self._reply(record, change), *self._to_user(target, change)]
             banned = action == "ban"
             self._store.revoke(
@@ -631,17 +593,16 @@ class ChatService:
             if 2 in cancelled.failed:
                 raise Forbidden(f"{action}: {target!r} is banned from {room!r}; unban them first") from None
             if action == "invite":  # they were given a role meanwhile: nothing to do
-                return [self._reply(record, {**update, "change": "invited"})]
+                return [self._reply(record, room_updated_frame(room, target, by=actor, change="invited"))]
             raise Forbidden(f"{action}: {target!r} outranks you in {room!r} or is not a member") from None
-        reason = "banned" if banned else "kicked"
-        change = {**update, "change": reason}
+        reason: Literal["banned", "kicked"] = "banned" if banned else "kicked"
+        change = room_updated_frame(room, target, by=actor, change=reason)
         deliveries.append(self._reply(record, change))
         for connection_id in self._store.live_connections(target):
             was_member, departures = self._exit(room, connection_id)
             if was_member:
                 self._store.set_connection_rooms(connection_id, room, present=False)
-                left = {"action": "left", "room": room, "reason": reason, "by": actor}
-                deliveries.append(ToConnection(connection_id, left))
+                deliveries.append(ToConnection(connection_id, left_frame(room, reason, by=actor)))
             deliveries.append(ToConnection(connection_id, change))
             deliveries += departures
         return deliveries
@@ -660,8 +621,7 @@ class ChatService:
         if info.visibility != "direct" or user not in info.peers:
             raise NotFound(f"no direct conversation with {peer!r}")
         deliveries = self._join_checked(record, info, standing)
-        invited = {"action": "invited", "room": room, "by": user, "visibility": "direct"}
-        return [*deliveries, *self._to_user(peer, invited)]
+        return [*deliveries, *self._to_user(peer, invited_frame(room, by=user, visibility="direct"))]
 
     def _list_rooms(self, record: ConnectionRecord, frame: ClientFrame) -> ServerFrame:
         """The user's rooms (those they hold a role in), then the public ones, a page at a time."""
@@ -676,18 +636,18 @@ class ChatService:
                     entry["peer"] = grant.peer
                 entries.append(entry)
             if more:
-                return {"action": "rooms", "rooms": entries, "next_cursor": f"mine:{grants[-1].room}"}
+                return rooms_frame(entries, f"mine:{grants[-1].room}")
             phase, start = "public", ""
         left = limit - len(entries)
         if left == 0:
-            return {"action": "rooms", "rooms": entries, "next_cursor": "public:"}
+            return rooms_frame(entries, "public:")
         rooms, more = self._store.public_rooms(after=start or None, limit=left)
         standings = self._store.standings(record.user_id, rooms)
         for room in rooms:
             _, standing = standings[room]
             if standing.role is None and not standing.banned:
                 entries.append({"room": room, "visibility": "public"})
-        return {"action": "rooms", "rooms": entries, "next_cursor": f"public:{rooms[-1]}" if more else None}
+        return rooms_frame(entries, f"public:{rooms[-1]}" if more else None)
 
     # --- delivery ------------------------------------------------------------------------
 
@@ -715,7 +675,7 @@ class ChatService:
         limit: int | None = None,
     ) -> Iterator[tuple[list[str], dict[str, Any] | None]]:
         """:meth:`recipients` a page at a time, each with the key to go on from (see
-        ``RoomStore.member_pages``); ``start_key`` and ``limit`` select a key range of the room."""
+        ``ChatStore.member_pages``); ``start_key`` and ``limit`` select a key range of the room."""
         if isinstance(delivery, ToConnection):
             yield [delivery.connection_id], None
             return

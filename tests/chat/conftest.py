@@ -12,8 +12,8 @@ import pytest
 from serverless_app.chat import container
 from serverless_app.chat.service import ChatService
 from serverless_app.chat.settings import Settings
-from serverless_app.chat.store import ChatStore
-from serverless_app.chat.store.connections import BUDGET_ITEM
+from serverless_app.chat.store import ChatStore, DynamoDBStore
+from serverless_app.chat.store.keys import BUDGET_ITEM
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from tests.chat.connections_double import ConnectionsDouble, running_connections_double
@@ -44,7 +44,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 def store(ddb: Any, settings: Settings) -> ChatStore:
-    return ChatStore(ddb, settings)
+    return DynamoDBStore(ddb, settings)
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from serverless_app.chat import delivery
+from serverless_app.chat.connections_api import ConnectionsApi
 from serverless_app.chat.delivery import Shard, deliver, deliver_range
 from serverless_app.chat.errors import StorageUnavailable
-from serverless_app.chat.fanout import ConnectionsApi
 from serverless_app.chat.models import Identity
 from serverless_app.chat.service import ChatService, ToConnection, ToRoom
 from tests.chat.conftest import Clock

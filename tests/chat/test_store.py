@@ -13,7 +13,7 @@ import pytest
 
 from serverless_app.chat.models import ConnectionRecord, Member, RoomInfo, Standing, StoredMessage
 from serverless_app.chat.store import ChatStore, Conflict
-from serverless_app.chat.store.connections import BUDGET_ITEM
+from serverless_app.chat.store.keys import BUDGET_ITEM
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE
 
 
@@ -30,7 +30,7 @@ def _message(
         room=room,
         user_id=user,
         message=text,
-        timestamp=ts or "2026-11-26T17:41:32.000000Z",
+        sent_at=ts or "2026-11-26T17:41:32.000000Z",
         message_id=uuid.uuid4().hex,
         ttl=ttl or int(time.time()) + 3600,
         client_msg_id=client_msg_id,

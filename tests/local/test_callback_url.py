@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from serverless_app.chat.fanout import MANAGEMENT_ENDPOINT_ENV, callback_url
+from serverless_app.chat.connections_api import MANAGEMENT_ENDPOINT_ENV, callback_url
 from serverless_app.definitions import DEFAULT_FUNCTION
 from tests.faults.harness import ChatClient, run_clients
 

@@ -15,9 +15,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat import container
+from serverless_app.chat.connections_api import callback_url
 from serverless_app.chat.errors import ChatError, FrameError, RateLimited
 from serverless_app.chat.events import WebSocketRequest
-from serverless_app.chat.fanout import callback_url
 from serverless_app.chat.models import Identity
 from serverless_app.chat.observability import (
     bind,

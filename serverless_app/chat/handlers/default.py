@@ -10,31 +10,13 @@ import time
 from typing import Any
 
 from serverless_app.chat import container
+from serverless_app.chat.connections_api import callback_url
 from serverless_app.chat.delivery import deliver
-from serverless_app.chat.errors import ChatError, RateLimited, TokenExpired
+from serverless_app.chat.errors import ChatError, TokenExpired
 from serverless_app.chat.events import WebSocketRequest
-from serverless_app.chat.fanout import callback_url
 from serverless_app.chat.observability import bind, lambda_handler, logger, record_delivery, record_refusal
-from serverless_app.chat.protocol import ClientFrame, ServerFrame, parse_client_frame
+from serverless_app.chat.protocol import ClientFrame, error_frame, parse_client_frame
 from serverless_app.chat.service import Delivery, ToConnection
-
-
-def error_frame(error: ChatError, request_id: str, refused: ClientFrame | None = None) -> ServerFrame:
-    """The refusal, naming what it refuses when the frame could be read: its action, room and client_msg_id."""
-    frame: ServerFrame = {
-        "action": "error",
-        "code": error.code,
-        "message": error.message,
-        "request_id": request_id,
-    }
-    if isinstance(error, RateLimited):
-        frame["retry_after_ms"] = error.retry_after_ms
-    if refused is not None:
-        frame["refused_action"] = refused["action"]
-        for key in ("room", "client_msg_id"):
-            if key in refused:
-                frame[key] = refused[key]
-    return frame
 
 
 def _bind_frame(request: WebSocketRequest, frame: ClientFrame | None, deliveries: list[Delivery]) -> None:

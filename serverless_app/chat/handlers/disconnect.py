@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 from serverless_app.chat import container
+from serverless_app.chat.connections_api import callback_url
 from serverless_app.chat.delivery import deliver
 from serverless_app.chat.events import WebSocketRequest
-from serverless_app.chat.fanout import callback_url
 from serverless_app.chat.observability import bind, lambda_handler, logger, record_delivery
 
 

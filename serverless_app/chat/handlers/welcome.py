@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 from serverless_app.chat import container
+from serverless_app.chat.connections_api import ConnectionsApi, PostResult
 from serverless_app.chat.delivery import deliver
-from serverless_app.chat.fanout import ConnectionsApi, PostResult
 from serverless_app.chat.observability import (
     bind,
     lambda_handler,

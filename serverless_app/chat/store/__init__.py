@@ -1,19 +1,23 @@
-"""DynamoDB access for the chat: connections, room membership, presence counts, messages.
+"""The chat's storage: what the chat needs (:class:`ChatStore`, a protocol) and two ways to keep it.
 
-One module per table (``connections``, ``rooms``, ``messages``), combined into :class:`ChatStore`.
-Every expression uses placeholders; user input is only ever a value. Reads filter out items
-whose ``ttl`` has passed, because DynamoDB deletes expired items lazily.
+* :class:`DynamoDBStore`: the three tables, one module each (``connections``, ``messages``,
+  ``rooms``), their key layouts in ``keys``. Every expression uses placeholders; user input is
+  only ever a value. Reads filter out items whose ``ttl`` has passed, because DynamoDB deletes
+  expired items lazily.
+* :class:`MemoryStore`: the same promises over plain dicts, for fast tests of the chat's rules.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from serverless_app.chat.store.base import Cancelled, Conflict
-from serverless_app.chat.store.connections import ConnectionStore
-from serverless_app.chat.store.messages import MessageStore
-from serverless_app.chat.store.rooms import RoomStore
+from serverless_app.chat.store.dynamodb import DynamoDBStore
+from serverless_app.chat.store.memory import MemoryStore
+from serverless_app.chat.store.protocol import ChatStore, PageKey, RateDecision
 
-__all__ = ["Cancelled", "ChatStore", "Conflict"]
+__all__ = ["Cancelled", "ChatStore", "Conflict", "DynamoDBStore", "MemoryStore", "PageKey", "RateDecision"]
 
-
-class ChatStore(ConnectionStore, RoomStore, MessageStore):
-    """The chat's three tables, through a low-level DynamoDB client."""
+if TYPE_CHECKING:  # both keep the protocol, checked by mypy
+    _dynamodb: type[ChatStore] = DynamoDBStore
+    _memory: type[ChatStore] = MemoryStore

@@ -1,4 +1,4 @@
-"""What every part of the store shares: the client, the table names, (de)serialization, error mapping.
+"""What every table of the store shares: the client, the table name, (de)serialization, error mapping.
 
 Every expression uses placeholders (``#name`` / ``:value``); user input is only ever a value.
 """
@@ -14,18 +14,17 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat.errors import StorageUnavailable
-from serverless_app.chat.settings import Settings
 
 __all__ = [
     "Cancelled",
     "Conflict",
-    "TableAccess",
-    "decimal",
+    "TableClient",
     "error_code",
     "from_item",
     "millis",
     "serializer",
     "storage",
+    "to_decimal",
     "to_item",
 ]
 
@@ -41,7 +40,8 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
-def decimal(value: float) -> Decimal:
+def to_decimal(value: float) -> Decimal:
+    """A float as the ``Decimal`` boto3 stores for a number, to the millisecond."""
     return Decimal(repr(round(value, 3)))
 
 
@@ -82,15 +82,25 @@ def storage() -> Iterator[None]:
         raise StorageUnavailable("storage is unreachable; nothing was saved") from error
 
 
-class TableAccess:
-    """The low-level DynamoDB client and the three table names."""
+class TableClient:
+    """One table, through the low-level DynamoDB client."""
 
-    def __init__(self, client: Any, settings: Settings) -> None:
+    def __init__(self, client: Any, table: str) -> None:
         self._client = client
-        self._settings = settings
-        self._connections = settings.connections_table
-        self._rooms = settings.rooms_table
-        self._messages = settings.messages_table
+        self._table = table
+
+    def has_items(self, room: str) -> bool:
+        """Whether the table holds anything (even expired) under ``room``, its partition key."""
+        with storage():
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="#room = :room",
+                ExpressionAttributeNames={"#room": "room"},
+                ExpressionAttributeValues=to_item({":room": room}),
+                Limit=1,
+                Select="COUNT",
+            )
+        return bool(response.get("Count", 0)) or "LastEvaluatedKey" in response
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         """One ``TransactWriteItems``; :class:`Cancelled` names the items whose condition failed."""
@@ -109,7 +119,6 @@ class TableAccess:
 
     def _conditional_update(
         self,
-        table: str,
         key: dict[str, Any],
         update: str,
         condition: str,
@@ -119,7 +128,7 @@ class TableAccess:
         """An update that raises :class:`Conflict` when ``condition`` does not hold."""
         with storage():
             self._client.update_item(
-                TableName=table,
+                TableName=self._table,
                 Key=to_item(key),
                 UpdateExpression=update,
                 ConditionExpression=condition,

@@ -1,10 +1,10 @@
 """``websocket-connections``: one item per live connection, and one per user.
 
-A connection's item holds its user, rooms, token expiry and ttl. A user's item, keyed
-``user#<user_id>`` (connection ids never contain ``#``), holds the ids of the user's live
+A connection's item holds its user, rooms, token expiry and ttl. A user's item (keys in
+:mod:`~serverless_app.chat.store.keys`) holds the ids of the user's live
 connections (``live``: the per-user connection cap, and where ``invited`` or a kick is
 delivered) and the user's rate limits, so both hold across all of the user's connections.
-One more item, ``budget#connections-api``, holds the stack's ``@connections`` posts budget.
+One more item, ``BUDGET_ITEM``, holds the stack's ``@connections`` posts budget.
 """
 
 from __future__ import annotations
@@ -16,32 +16,30 @@ from botocore.exceptions import ClientError
 from serverless_app.chat.models import ConnectionRecord
 from serverless_app.chat.store.base import (
     Conflict,
-    TableAccess,
+    TableClient,
     error_code,
     from_item,
     millis,
     storage,
     to_item,
 )
+from serverless_app.chat.store.keys import BUDGET_ITEM, user_item
+from serverless_app.chat.store.protocol import RateDecision
 
-__all__ = ["BUDGET_ITEM", "USER_ITEM_PREFIX", "ConnectionStore", "RateDecision"]
+__all__ = ["ConnectionsTable"]
 
-USER_ITEM_PREFIX = "user#"
-BUDGET_ITEM = "budget#connections-api"
-"""The item holding the ``@connections`` posts budget every container of the stack shares."""
-
-RateDecision = int
-"""0 when the action may go ahead, else how many milliseconds to wait."""
 
 _CLOCK_SLACK_MS = 1000
 """How far apart the clocks of two callers may be before a limit's state counts as impossible."""
 
 
 def user_key(user_id: str) -> dict[str, Any]:
-    return to_item({"connection_id": USER_ITEM_PREFIX + user_id})
+    return to_item({"connection_id": user_item(user_id)})
 
 
-class ConnectionStore(TableAccess):
+class ConnectionsTable(TableClient):
+    """``websocket-connections``: connections, users (live connections, rate limits), the posts budget."""
+
     def put_connection(self, record: ConnectionRecord) -> None:
         values: dict[str, Any] = {
             "connection_id": record.connection_id,
@@ -54,12 +52,12 @@ class ConnectionStore(TableAccess):
         if record.rooms:
             values["rooms"] = set(record.rooms)
         with storage():
-            self._client.put_item(TableName=self._connections, Item=to_item(values))
+            self._client.put_item(TableName=self._table, Item=to_item(values))
 
     def get_connection(self, connection_id: str, *, now: float) -> ConnectionRecord | None:
         with storage():
             response = self._client.get_item(
-                TableName=self._connections,
+                TableName=self._table,
                 Key=to_item({"connection_id": connection_id}),
                 ConsistentRead=True,
             )
@@ -72,7 +70,7 @@ class ConnectionStore(TableAccess):
         """Remove the record; return what was there (``None`` if it was already gone)."""
         with storage():
             response = self._client.delete_item(
-                TableName=self._connections,
+                TableName=self._table,
                 Key=to_item({"connection_id": connection_id}),
                 ReturnValues="ALL_OLD",
             )
@@ -85,7 +83,6 @@ class ConnectionStore(TableAccess):
         :class:`Conflict` when the cap is reached or the record is gone.
         """
         self._conditional_update(
-            self._connections,
             {"connection_id": connection_id},
             "ADD #rooms :rooms",
             "attribute_exists(#id) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max"
@@ -100,7 +97,7 @@ class ConnectionStore(TableAccess):
         try:
             with storage():
                 self._client.update_item(
-                    TableName=self._connections,
+                    TableName=self._table,
                     Key=to_item({"connection_id": connection_id}),
                     UpdateExpression=f"{operation} #rooms :room",
                     ConditionExpression="attribute_exists(#id)",
@@ -114,7 +111,6 @@ class ConnectionStore(TableAccess):
         """True if this connection may relay a typing event now (at most one per ``interval_s``)."""
         try:
             self._conditional_update(
-                self._connections,
                 {"connection_id": connection_id},
                 "SET #typing = :now",
                 "attribute_exists(#id) AND (attribute_not_exists(#typing) OR #typing <= :since)",
@@ -130,8 +126,7 @@ class ConnectionStore(TableAccess):
     def add_live_connection(self, user_id: str, connection_id: str, *, maximum: int, ttl: int) -> None:
         """Count the connection among the user's live ones; :class:`Conflict` if ``maximum`` are live."""
         self._conditional_update(
-            self._connections,
-            {"connection_id": USER_ITEM_PREFIX + user_id},
+            {"connection_id": user_item(user_id)},
             "ADD #live :ids SET #ttl = :ttl",
             "attribute_not_exists(#live) OR size(#live) < :max OR contains(#live, :id)",
             {"#live": "live", "#ttl": "ttl"},
@@ -146,7 +141,7 @@ class ConnectionStore(TableAccess):
     def remove_live_connection(self, user_id: str, connection_id: str) -> None:
         with storage():
             self._client.update_item(
-                TableName=self._connections,
+                TableName=self._table,
                 Key=user_key(user_id),
                 UpdateExpression="DELETE #live :ids",
                 ExpressionAttributeNames={"#live": "live"},
@@ -157,7 +152,7 @@ class ConnectionStore(TableAccess):
         """The ids of the user's connections, as recorded (a dead one may linger until checked)."""
         with storage():
             response = self._client.get_item(
-                TableName=self._connections,
+                TableName=self._table,
                 Key=user_key(user_id),
                 ConsistentRead=True,
                 ProjectionExpression="#live",
@@ -169,9 +164,7 @@ class ConnectionStore(TableAccess):
         self, user_id: str, bucket: str, *, now: float, rate: float, burst: int, ttl: int
     ) -> RateDecision:
         """One action against the user's ``bucket`` limit: ``rate`` per second, bursts of ``burst``."""
-        return self._take(
-            USER_ITEM_PREFIX + user_id, f"tat_{bucket}", 1, now=now, rate=rate, burst=burst, ttl=ttl
-        )
+        return self._take(user_item(user_id), f"tat_{bucket}", 1, now=now, rate=rate, burst=burst, ttl=ttl)
 
     def reserve_posts(self, count: int, *, now: float, rate: float, burst: int, ttl: int) -> RateDecision:
         """``count`` ``@connections`` posts against the budget every container of the stack shares
@@ -244,7 +237,7 @@ class ConnectionStore(TableAccess):
         try:
             with storage():
                 self._client.update_item(
-                    TableName=self._connections,
+                    TableName=self._table,
                     Key=to_item(key),
                     UpdateExpression=update,
                     ConditionExpression=condition,

@@ -9,17 +9,20 @@ from botocore.exceptions import ClientError
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.models import StoredMessage
 from serverless_app.chat.observability import logger as log
-from serverless_app.chat.store.base import TableAccess, error_code, from_item, storage, to_item
-from serverless_app.definitions import MESSAGES_TABLE
+from serverless_app.chat.store.base import TableClient, error_code, from_item, storage, to_item
+from serverless_app.chat.store.keys import USER_INDEX, idempotency_sk
 
-__all__ = ["IDEMPOTENCY_PREFIX", "MessageStore"]
-
-_USER_INDEX = MESSAGES_TABLE.indexes[0].name
-IDEMPOTENCY_PREFIX = "idem#"
-"""Idempotency keys live in ``websocket-rooms`` beside the room's other bookkeeping."""
+__all__ = ["MessagesTable"]
 
 
-class MessageStore(TableAccess):
+class MessagesTable(TableClient):
+    """``websocket-messages``; a message's idempotency marker lives in ``rooms_table`` (``idem#…``)
+    beside the room's other bookkeeping, written in the same transaction as the message."""
+
+    def __init__(self, client: Any, table: str, *, rooms_table: str) -> None:
+        super().__init__(client, table)
+        self._rooms_table = rooms_table
+
     def put_message(self, message: StoredMessage) -> StoredMessage:
         """Store a new message; with a ``client_msg_id``, at most once per user and id.
 
@@ -30,7 +33,7 @@ class MessageStore(TableAccess):
         if message.client_msg_id is None:
             with storage():
                 self._client.put_item(
-                    TableName=self._messages,
+                    TableName=self._table,
                     Item=item,
                     ConditionExpression="attribute_not_exists(#ts)",
                     ExpressionAttributeNames={"#ts": "timestamp"},
@@ -38,7 +41,7 @@ class MessageStore(TableAccess):
             return message
         idempotency_key = {
             "room": message.room,
-            "sk": f"{IDEMPOTENCY_PREFIX}{message.user_id}#{message.client_msg_id}",
+            "sk": idempotency_sk(message.user_id, message.client_msg_id),
         }
         try:
             with storage():
@@ -46,7 +49,7 @@ class MessageStore(TableAccess):
                     TransactItems=[
                         {
                             "Put": {
-                                "TableName": self._rooms,
+                                "TableName": self._rooms_table,
                                 "Item": to_item(
                                     {**idempotency_key, "cursor": message.cursor, "ttl": message.ttl}
                                 ),
@@ -56,7 +59,7 @@ class MessageStore(TableAccess):
                         },
                         {
                             "Put": {
-                                "TableName": self._messages,
+                                "TableName": self._table,
                                 "Item": item,
                                 "ConditionExpression": "attribute_not_exists(#ts)",
                                 "ExpressionAttributeNames": {"#ts": "timestamp"},
@@ -79,12 +82,12 @@ class MessageStore(TableAccess):
 
     def _message_by_idempotency_key(self, key: dict[str, str]) -> StoredMessage | None:
         with storage():
-            marker = self._client.get_item(TableName=self._rooms, Key=to_item(key), ConsistentRead=True)
+            marker = self._client.get_item(TableName=self._rooms_table, Key=to_item(key), ConsistentRead=True)
             if "Item" not in marker:
                 return None
             cursor = str(from_item(marker["Item"])["cursor"])
             response = self._client.get_item(
-                TableName=self._messages,
+                TableName=self._table,
                 Key=to_item({"room": key["room"], "timestamp": cursor}),
                 ConsistentRead=True,
             )
@@ -107,7 +110,7 @@ class MessageStore(TableAccess):
             values[":cursor"] = after if after is not None else before
         messages, more = self._query_messages(
             {
-                "TableName": self._messages,
+                "TableName": self._table,
                 "KeyConditionExpression": condition,
                 "FilterExpression": "#ttl > :now",
                 "ExpressionAttributeNames": names,
@@ -133,8 +136,8 @@ class MessageStore(TableAccess):
             values[":cursor"] = before
         return self._query_messages(
             {
-                "TableName": self._messages,
-                "IndexName": _USER_INDEX,
+                "TableName": self._table,
+                "IndexName": USER_INDEX,
                 "KeyConditionExpression": condition,
                 "FilterExpression": "#ttl > :now",
                 "ExpressionAttributeNames": names,
@@ -168,7 +171,7 @@ def _message_item(message: StoredMessage) -> dict[str, Any]:
         {
             "room": message.room,
             "timestamp": message.cursor,
-            "sent_at": message.timestamp,
+            "sent_at": message.sent_at,
             "message_id": message.message_id,
             "user_id": message.user_id,
             "message": message.message,
@@ -189,7 +192,7 @@ def _message(values: dict[str, Any]) -> StoredMessage:
         room=text["room"],
         user_id=text["user_id"],
         message=text["message"],
-        timestamp=text["sent_at"],
+        sent_at=text["sent_at"],
         message_id=text["message_id"],
         ttl=int(values["ttl"]),
         client_msg_id=client_msg_id if isinstance(client_msg_id, str) else None,
@@ -199,7 +202,7 @@ def _message(values: dict[str, Any]) -> StoredMessage:
 def _readable(item: dict[str, Any]) -> StoredMessage | None:
     """The message of a stored item, or ``None`` (logged) for an item that cannot be read.
 
-    Items are written only by :meth:`MessageStore.put_message`, but one written by hand, by an
+    Items are written only by :meth:`MessagesTable.put_message`, but one written by hand, by an
     older version or by a migration must cost a page one message, never the whole page: a room
     whose history cannot be read cannot be used. (A lone surrogate in a text is read as it is;
     :func:`serverless_app.chat.protocol.dumps` replaces it when the frame is sent.)

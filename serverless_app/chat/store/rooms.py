@@ -13,27 +13,30 @@ from typing import Any
 
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.models import Grant, Member, Role, RoomInfo, Standing
-from serverless_app.chat.store.base import Cancelled, Conflict, TableAccess, from_item, storage, to_item
-from serverless_app.definitions import ROOMS_TABLE
+from serverless_app.chat.store.base import Cancelled, Conflict, TableClient, from_item, storage, to_item
+from serverless_app.chat.store.keys import (
+    BAN_PREFIX,
+    MEMBER_PREFIX,
+    META,
+    PUBLIC_LISTING,
+    PUBLIC_ROOMS_INDEX,
+    ROLE_PREFIX,
+    STATS,
+    USER_PREFIX,
+    USER_ROOMS_INDEX,
+)
 
-__all__ = ["BAN_PREFIX", "MEMBER_PREFIX", "META", "ROLE_PREFIX", "USER_PREFIX", "RoomStore"]
-
-MEMBER_PREFIX = "member#"
-USER_PREFIX = "user#"
-ROLE_PREFIX = "role#"
-BAN_PREFIX = "ban#"
-META = "meta"
-STATS = "stats"
-PUBLIC_LISTING = "public"
-_USER_ROOMS_INDEX, _PUBLIC_ROOMS_INDEX = (index.name for index in ROOMS_TABLE.indexes)
+__all__ = ["RoomsTable"]
 
 
-class RoomStore(TableAccess):
+class RoomsTable(TableClient):
+    """``websocket-rooms``; the layout of its items is in :mod:`~serverless_app.chat.store.keys`."""
+
     def remove_member(self, room: str, connection_id: str) -> Member | None:
         """Delete the membership; return it, or ``None`` if there was none."""
         with storage():
             response = self._client.delete_item(
-                TableName=self._rooms,
+                TableName=self._table,
                 Key=to_item({"room": room, "sk": MEMBER_PREFIX + connection_id}),
                 ReturnValues="ALL_OLD",
             )
@@ -46,7 +49,7 @@ class RoomStore(TableAccess):
         """Add ``delta`` to the user's connection count in the room; return the new count."""
         with storage():
             response = self._client.update_item(
-                TableName=self._rooms,
+                TableName=self._table,
                 Key=to_item({"room": room, "sk": USER_PREFIX + user_id}),
                 UpdateExpression="ADD #n :delta SET #user = :user, #ttl = :ttl",
                 ExpressionAttributeNames={"#n": "connections", "#user": "user_id", "#ttl": "ttl"},
@@ -62,7 +65,7 @@ class RoomStore(TableAccess):
         try:
             with storage():
                 self._client.delete_item(
-                    TableName=self._rooms,
+                    TableName=self._table,
                     Key=to_item({"room": room, "sk": USER_PREFIX + user_id}),
                     ConditionExpression="#n <= :zero",
                     ExpressionAttributeNames={"#n": "connections"},
@@ -95,7 +98,7 @@ class RoomStore(TableAccess):
         where the next range starts. Pages are read lazily: memory holds one page, whatever the room.
         """
         request: dict[str, Any] = {
-            "TableName": self._rooms,
+            "TableName": self._table,
             "KeyConditionExpression": "#room = :room AND begins_with(#sk, :prefix)",
             "FilterExpression": "#ttl > :now",
             "ProjectionExpression": "#cid, #user",
@@ -138,7 +141,7 @@ class RoomStore(TableAccess):
         """
         with storage():
             response = self._client.update_item(
-                TableName=self._rooms,
+                TableName=self._table,
                 Key=to_item({"room": room, "sk": STATS}),
                 UpdateExpression="ADD #online :delta",
                 ExpressionAttributeNames={"#online": "online"},
@@ -152,7 +155,7 @@ class RoomStore(TableAccess):
         """The room's count of online users and its presence mode."""
         with storage():
             response = self._client.get_item(
-                TableName=self._rooms, Key=to_item({"room": room, "sk": STATS}), ConsistentRead=True
+                TableName=self._table, Key=to_item({"room": room, "sk": STATS}), ConsistentRead=True
             )
         item = from_item(response.get("Item", {}))
         return max(0, int(item.get("online", 0))), str(item.get("mode", "live"))
@@ -162,7 +165,6 @@ class RoomStore(TableAccess):
         condition = "#mode <> :to" if to == "live" else "attribute_not_exists(#mode) OR #mode <> :to"
         try:
             self._conditional_update(
-                self._rooms,
                 {"room": room, "sk": STATS},
                 "SET #mode = :to",
                 condition,
@@ -178,7 +180,7 @@ class RoomStore(TableAccess):
     ) -> tuple[list[str], str | None]:
         """Up to ``limit`` distinct online users after ``after``, sorted, and the cursor to go on from."""
         request: dict[str, Any] = {
-            "TableName": self._rooms,
+            "TableName": self._table,
             "KeyConditionExpression": "#room = :room AND begins_with(#sk, :prefix)",
             "FilterExpression": "#ttl > :now AND #n > :zero",
             "ProjectionExpression": "#user",
@@ -211,7 +213,6 @@ class RoomStore(TableAccess):
         """True if a typing event may be relayed in this room now (a large room relays one per interval)."""
         try:
             self._conditional_update(
-                self._rooms,
                 {"room": room, "sk": STATS},
                 "SET #typing = :now",
                 "attribute_not_exists(#typing) OR #typing <= :since",
@@ -229,7 +230,7 @@ class RoomStore(TableAccess):
             f"#p{i}": p for i, p in enumerate(projection)
         }
         request: dict[str, Any] = {
-            "TableName": self._rooms,
+            "TableName": self._table,
             "KeyConditionExpression": "#room = :room AND begins_with(#sk, :prefix)",
             "FilterExpression": "#ttl > :now",
             "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(projection))),
@@ -278,28 +279,12 @@ class RoomStore(TableAccess):
             result[room] = (info, _standing(items, user_id))
         return result
 
-    def has_traces(self, room: str) -> bool:
-        """Whether anything was ever kept under this name (members, bookkeeping or messages)."""
-        with storage():
-            for table in (self._rooms, self._messages):
-                response = self._client.query(
-                    TableName=table,
-                    KeyConditionExpression="#room = :room",
-                    ExpressionAttributeNames={"#room": "room"},
-                    ExpressionAttributeValues=to_item({":room": room}),
-                    Limit=1,
-                    Select="COUNT",
-                )
-                if response.get("Count", 0) or "LastEvaluatedKey" in response:
-                    return True
-        return False
-
     def create_room(self, info: RoomInfo, *, now_ms: int) -> None:
         """Create the room with its owner or its two users: :class:`Conflict` if the name is taken."""
         items: list[dict[str, Any]] = [
             {
                 "Put": {
-                    "TableName": self._rooms,
+                    "TableName": self._table,
                     "Item": to_item(_meta_item(info, now_ms)),
                     "ConditionExpression": "attribute_not_exists(#sk)",
                     "ExpressionAttributeNames": {"#sk": "sk"},
@@ -315,7 +300,7 @@ class RoomStore(TableAccess):
                 Grant(info.room, first, "member", info.visibility, peer=second),
                 Grant(info.room, second, "member", info.visibility, peer=first),
             ]
-        items += [{"Put": {"TableName": self._rooms, "Item": to_item(_grant_item(g))}} for g in grants]
+        items += [{"Put": {"TableName": self._table, "Item": to_item(_grant_item(g))}} for g in grants]
         self._transact(items)
 
     def enter(self, member: Member, *, ttl: int, standing: Standing, needs_role: bool) -> bool:
@@ -333,7 +318,7 @@ class RoomStore(TableAccess):
             items.append(
                 {
                     "Update": {
-                        "TableName": self._rooms,
+                        "TableName": self._table,
                         "Key": to_item({"room": member.room, "sk": ROLE_PREFIX + user}),
                         "UpdateExpression": "SET #role = :member",
                         "ConditionExpression": "#role IN (:invited, :member)",
@@ -349,7 +334,7 @@ class RoomStore(TableAccess):
         items.append(
             {
                 "Put": {
-                    "TableName": self._rooms,
+                    "TableName": self._table,
                     "Item": to_item(
                         {
                             "room": member.room,
@@ -397,7 +382,7 @@ class RoomStore(TableAccess):
             names["#role"] = "role"
             clauses.append(f"#role IN ({', '.join(values)})")
         put: dict[str, Any] = {
-            "TableName": self._rooms,
+            "TableName": self._table,
             "Item": to_item(_grant_item(grant)),
             "ConditionExpression": " OR ".join(clauses),
             "ExpressionAttributeNames": names,
@@ -431,7 +416,7 @@ class RoomStore(TableAccess):
             self._actor_check(room, actor, actor_roles),
             {
                 "Delete": {
-                    "TableName": self._rooms,
+                    "TableName": self._table,
                     "Key": to_item({"room": room, "sk": ROLE_PREFIX + user_id}),
                     "ConditionExpression": f"attribute_not_exists(#sk) OR #role IN ({', '.join(values)})",
                     "ExpressionAttributeNames": {"#sk": "sk", "#role": "role"},
@@ -441,7 +426,7 @@ class RoomStore(TableAccess):
         ]
         if ban_by is not None:
             ban = {"room": room, "sk": BAN_PREFIX + user_id, "user_id": user_id, "by": ban_by}
-            items.append({"Put": {"TableName": self._rooms, "Item": to_item(ban)}})
+            items.append({"Put": {"TableName": self._table, "Item": to_item(ban)}})
         self._transact(items)
 
     def unban(self, room: str, user_id: str, *, actor: str, actor_roles: tuple[Role, ...]) -> None:
@@ -451,7 +436,7 @@ class RoomStore(TableAccess):
                 self._actor_check(room, actor, actor_roles),
                 {
                     "Delete": {
-                        "TableName": self._rooms,
+                        "TableName": self._table,
                         "Key": to_item({"room": room, "sk": BAN_PREFIX + user_id}),
                     }
                 },
@@ -460,7 +445,7 @@ class RoomStore(TableAccess):
 
     def user_grants(self, user_id: str, *, after: str | None, limit: int) -> tuple[list[Grant], bool]:
         """The rooms the user holds a role in, by name, after ``after`` (the index is eventually consistent)."""
-        items, more = self._index_page(_USER_ROOMS_INDEX, "grant_user", user_id, after=after, limit=limit)
+        items, more = self._index_page(USER_ROOMS_INDEX, "grant_user", user_id, after=after, limit=limit)
         grants = [
             Grant(
                 room=str(i["room"]),
@@ -476,7 +461,7 @@ class RoomStore(TableAccess):
     def public_rooms(self, *, after: str | None, limit: int) -> tuple[list[str], bool]:
         """Public rooms by name, after ``after``."""
         items, more = self._index_page(
-            _PUBLIC_ROOMS_INDEX, "listing", PUBLIC_LISTING, after=after, limit=limit
+            PUBLIC_ROOMS_INDEX, "listing", PUBLIC_LISTING, after=after, limit=limit
         )
         return [str(i["room"]) for i in items], more
 
@@ -493,7 +478,7 @@ class RoomStore(TableAccess):
             names["#room"] = "room"
             values[":after"] = after
         request: dict[str, Any] = {
-            "TableName": self._rooms,
+            "TableName": self._table,
             "IndexName": index,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
@@ -513,7 +498,7 @@ class RoomStore(TableAccess):
     def _condition_check(self, room: str, sk: str, condition: str) -> dict[str, Any]:
         return {
             "ConditionCheck": {
-                "TableName": self._rooms,
+                "TableName": self._table,
                 "Key": to_item({"room": room, "sk": sk}),
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#sk": "sk"},
@@ -524,7 +509,7 @@ class RoomStore(TableAccess):
         values = {f":a{i}": role for i, role in enumerate(roles)}
         return {
             "ConditionCheck": {
-                "TableName": self._rooms,
+                "TableName": self._table,
                 "Key": to_item({"room": room, "sk": ROLE_PREFIX + actor}),
                 "ConditionExpression": f"#role IN ({', '.join(values)})",
                 "ExpressionAttributeNames": {"#role": "role"},
@@ -538,14 +523,14 @@ class RoomStore(TableAccess):
         with storage():
             for start in range(0, len(keys), 100):
                 request: dict[str, Any] = {
-                    self._rooms: {
+                    self._table: {
                         "Keys": [to_item(k) for k in keys[start : start + 100]],
                         "ConsistentRead": True,
                     }
                 }
                 for _ in range(10):
                     response = self._client.batch_get_item(RequestItems=request)
-                    for raw in response["Responses"].get(self._rooms, []):
+                    for raw in response["Responses"].get(self._table, []):
                         item = from_item(raw)
                         found[(str(item["room"]), str(item["sk"]))] = item
                     request = response.get("UnprocessedKeys") or {}
