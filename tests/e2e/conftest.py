@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, WebSocket, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -158,7 +158,12 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
         if prepare is not None:
             prepare(chat.page)
         chat.page.on("pageerror", lambda error: chat.errors.append(str(error)))
-        chat.page.on("dialog", lambda dialog: (chat.dialogs.append(dialog.message), dialog.dismiss()))
+
+        def dismiss(dialog: Dialog) -> None:
+            chat.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        chat.page.on("dialog", dismiss)
         chats.append(chat)
         chat.sign_in(base_url, room, query)
         return chat

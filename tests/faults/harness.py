@@ -23,9 +23,9 @@ from serverless_app.local.server import management_client as local_management_cl
 
 __all__ = [
     "ChatClient",
+    "answer_to",
     "connect_many",
     "connection_ids",
-    "eventually",
     "history",
     "lambda_failures",
     "management_client",
@@ -114,6 +114,13 @@ class ChatClient:
             await self._reader
 
 
+def answer_to(client_msg_id: str) -> Callable[[Frame], bool]:
+    """A predicate for the server's answer (``ack`` or ``error``) to the send with ``client_msg_id``."""
+    return lambda frame: (
+        frame.get("client_msg_id") == client_msg_id and frame.get("action") in ("ack", "error")
+    )
+
+
 async def history(client: ChatClient, room: str) -> list[Frame]:
     """The room's whole history, oldest first, paging backwards with ``getHistory`` (bounded)."""
     messages: list[Frame] = []
@@ -152,20 +159,9 @@ async def connect_many(ws_url: str, count: int, *, parallel: int = 40, **query: 
 
     async def one() -> ChatClient:
         async with slots:
-            return await ChatClient.open(ws_url, **query)
+            return await ChatClient.open(ws_url, timeout_s=20.0, **query)
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
-
-
-async def eventually(
-    check: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1, what: str = "condition"
-) -> None:
-    """Wait (bounded) until ``check()`` holds; ``check`` may block briefly (it runs in a thread)."""
-    deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(check):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true within {timeout_s} s")
-        await asyncio.sleep(interval_s)
 
 
 @contextlib.contextmanager

@@ -18,11 +18,11 @@ from serverless_app.definitions import CONNECTION_TTL_SECONDS, CONNECTIONS_TABLE
 from tests.faults.harness import (
     ChatClient,
     connection_ids,
-    eventually,
     lambda_failures,
     member_ids,
     run_clients,
 )
+from tests.support.waiting import eventually_async
 
 ROOM = "fault-stale"
 STALE_ID = "c3RhbGUtZmFrZQ="  # shaped like API Gateway's ids, '=' included (URL-encoded on the wire)
@@ -83,7 +83,7 @@ def test_a_stale_record_is_pruned_by_the_next_fan_out_and_nobody_else_notices(
         for client in (alice, bob):
             await client.wait_for(lambda f: f.get("client_msg_id") == "m1", timeout_s=15)
 
-        await eventually(
+        await eventually_async(
             lambda: STALE_ID not in connection_ids(ddb) and STALE_ID not in member_ids(ddb, ROOM),
             timeout_s=10,
             what="the stale record and its membership are pruned",

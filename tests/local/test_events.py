@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from serverless_app.local import events
 from serverless_app.local.throttle import TokenBucket
 
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "connection_id": "L0SM9cOFvHcCIhw=",
     "connected_at": 1_700_000_000_000,
     "domain_name": "127.0.0.1:3001",

@@ -15,7 +15,8 @@ import pytest
 from serverless_app.definitions import DEFAULT_FUNCTION, FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError
 from serverless_app.local.lambda_runtime import InvocationResult, LambdaRuntime
-from tests.local.fixtures.loop import eventually, fixture_function
+from tests.local.fixtures.loop import fixture_function
+from tests.support.waiting import eventually
 
 T = TypeVar("T")
 ECHO = fixture_function("echo")
