@@ -179,14 +179,3 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
 def open_chat(open_chat_at: Callable[..., ChatPage], local_stack: Any) -> Callable[[str, str], ChatPage]:
     """Open a chat page for ``user`` in ``room`` on the shared local stack (auth mode none)."""
     return lambda user, room: open_chat_at(local_stack.http_url, user, room)
-
-
-@pytest.fixture(scope="session")
-def token_stack(dynamodb_local: Any) -> Iterator[Any]:
-    """A second local stack, in auth mode token (dev tokens from ``POST /_local/token``)."""
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        port=0, auth_mode="token", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
-    ) as stack:
-        yield stack

@@ -18,8 +18,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from serverless_app.definitions import CONNECTIONS_TABLE, ROOMS_TABLE
-from serverless_app.local.background import LocalStackThread
 from serverless_app.local.server import management_client as local_management_client
+from tests.support.stacks import running_stack
 
 __all__ = [
     "ChatClient",
@@ -165,10 +165,9 @@ async def connect_many(ws_url: str, count: int, *, parallel: int = 40, **query: 
 
 
 @contextlib.contextmanager
-def run_stack(**options: Any) -> Iterator[Any]:
-    """``run_local_stack`` on a background thread: auth ``none``, no web client, no hot reload."""
-    defaults: dict[str, Any] = {"port": 0, "auth_mode": "none", "reload": False, "static_dir": None}
-    with LocalStackThread(**(defaults | options)) as stack:
+def run_stack(*, dynamodb_endpoint: str, **options: Any) -> Iterator[Any]:
+    """:func:`~tests.support.stacks.running_stack` without the web client."""
+    with running_stack(dynamodb_endpoint=dynamodb_endpoint, **({"static_dir": None} | options)) as stack:
         yield stack
 
 

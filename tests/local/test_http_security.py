@@ -27,6 +27,7 @@ from serverless_app.local.http_guard import CONTENT_SECURITY_POLICY, HostPolicy
 from serverless_app.local.redact import redact
 from tests.local.netutil import non_loopback_address
 from tests.local.signing import signed_request
+from tests.support.stacks import running_stack
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,14 +36,10 @@ INVOKE = "/2015-03-31/functions/{}/invocations"
 
 @pytest.fixture(scope="module")
 def stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        host="0.0.0.0",
-        port=0,
-        auth_mode="token",
+    with running_stack(
         dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
+        host="0.0.0.0",
+        auth_mode="token",
         max_concurrency=2,
         log_events=True,
     ) as running:
