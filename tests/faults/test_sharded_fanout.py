@@ -178,7 +178,7 @@ def test_posts_still_throttled_after_their_retries_are_delivered_in_a_later_roun
             room = f"{ROOM}-throttled"
             clients = await connect_many(stack.ws_url, MEMBERS, parallel=10, rooms=room, user_id="crowd")
             await asyncio.gather(*(client.connection_id() for client in clients))
-            stack.gateway.connections_quota = TokenBucket(10.0, 5)
+            stack.gateway.connections.quota = TokenBucket(10.0, 5)
             await clients[0].send(action="sendMessage", room=room, message="through the 429s")
             for client in clients:
                 await client.eventually_count("message", 1, timeout_s=60)

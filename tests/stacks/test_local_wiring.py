@@ -8,6 +8,7 @@ import pytest
 
 from serverless_app.definitions import FUNCTIONS, AuthMode
 from serverless_app.local.gateway import Gateway
+from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.wiring import DUMMY_CREDENTIALS, local_environments
 from tests.stacks.conftest import Synthesized
 
@@ -39,7 +40,7 @@ def test_every_route_calls_the_same_function_locally_and_in_the_template(token_s
         ):  # {"Fn::Join": ["", ["integrations/", {"Ref": id}]]}
             integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
         deployed[route["Properties"]["RouteKey"]] = _function_of_integration(token_stack, integration_id)
-    assert deployed == Gateway(runtime=None).routes
+    assert deployed == Gateway(LambdaRuntime(functions=FUNCTIONS, environments={}, reload=False)).routes
 
 
 @pytest.mark.parametrize("mode", ["token", "none"])

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from serverless_app.local.background import LocalStackThread
+from serverless_app.local.server import LocalStack
 
 __all__ = ["TOKEN_SECRET", "running_stack"]
 
@@ -15,7 +16,7 @@ TOKEN_SECRET = "t" * 64
 
 
 @contextlib.contextmanager
-def running_stack(*, dynamodb_endpoint: str, **options: Any) -> Iterator[Any]:
+def running_stack(*, dynamodb_endpoint: str, **options: Any) -> Iterator[LocalStack]:
     """``run_local_stack`` on a background thread: a free port, auth ``none`` and no hot reload
     unless ``options`` say otherwise; yields the running stack (``ws_url``, ``http_url``, ...)."""
     defaults: dict[str, Any] = {"port": 0, "auth_mode": "none", "reload": False}
