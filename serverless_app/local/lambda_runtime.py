@@ -221,6 +221,7 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._watcher: _SourceWatcher | None = None
         self._async_invocations: set[asyncio.Task[Any]] = set()
+        self._running = 0
         self._reaping: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
@@ -252,6 +253,12 @@ class LambdaRuntime:
             await asyncio.gather(*list(self._reaping), return_exceptions=True)
 
     # --- invoking ----------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """No invocation is running or waiting for a worker, and no asynchronous one (or its retry)
+        is queued: every ``@connections`` post the handlers make has been made."""
+        return self._running == 0 and not self._async_invocations
 
     def has_function(self, name: str) -> bool:
         return name in self._functions
@@ -336,6 +343,17 @@ class LambdaRuntime:
     ) -> InvocationResult:
         if self._stopped:
             raise LocalRuntimeError("the Lambda runtime is stopped")
+        self._running += 1
+        try:
+            return await self._invoke_in_pool(
+                function_name, event, timeout_s=timeout_s, request_id=request_id
+            )
+        finally:
+            self._running -= 1
+
+    async def _invoke_in_pool(
+        self, function_name: str, event: dict[str, Any], *, timeout_s: float | None, request_id: str
+    ) -> InvocationResult:
         pool = self._pool(function_name)
         limit_s = float(pool.definition.timeout_s)
         if timeout_s is not None:

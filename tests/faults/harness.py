@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from serverless_app.definitions import CONNECTIONS_TABLE, ROOMS_TABLE
 from serverless_app.local.server import management_client as local_management_client
 from tests.support.stacks import running_stack
+from tests.support.waiting import eventually_async
 
 __all__ = [
     "ChatClient",
@@ -32,6 +34,7 @@ __all__ = [
     "member_ids",
     "run_clients",
     "run_stack",
+    "settle",
 ]
 
 Frame = dict[str, Any]
@@ -119,6 +122,21 @@ def answer_to(client_msg_id: str) -> Callable[[Frame], bool]:
     return lambda frame: (
         frame.get("client_msg_id") == client_msg_id and frame.get("action") in ("ack", "error")
     )
+
+
+async def settle(stack: Any, *clients: ChatClient, timeout_s: float = 30.0) -> None:
+    """Wait until nothing more can arrive: the stack's Lambda runtime is idle (every post its
+    handlers make is queued), then a marker posted to each client through ``@connections`` comes
+    back, behind whatever was queued for it before. Observes what a fixed sleep would only hope for."""
+    await eventually_async(lambda: stack.runtime.idle, timeout_s=timeout_s, what="the Lambda runtime is idle")
+    client_api = stack.management_client()
+    for client in clients:
+        marker = {"settled": uuid.uuid4().hex}
+        connection_id = await client.connection_id(timeout_s=timeout_s)
+        await asyncio.to_thread(
+            client_api.post_to_connection, ConnectionId=connection_id, Data=json.dumps(marker).encode()
+        )
+        await client.wait_for(marker.__eq__, timeout_s=timeout_s)
 
 
 async def history(client: ChatClient, room: str) -> list[Frame]:

@@ -21,6 +21,7 @@ from tests.faults.harness import (
     lambda_failures,
     member_ids,
     run_clients,
+    settle,
 )
 from tests.support.waiting import eventually_async
 
@@ -71,7 +72,7 @@ def test_a_third_of_the_room_vanishing_mid_burst_loses_nothing_for_the_rest(
             return all({m.get("client_msg_id") for m in c.of("message")} >= expected for c in survivors)
 
         await eventually_async(everyone_has_everything, timeout_s=60, what="every survivor has every message")
-        await asyncio.sleep(0.5)  # duplicates, if any, would arrive right behind
+        await settle(local_stack, *survivors)  # duplicates, if any, have arrived by now
         for client in survivors:
             counts = Counter(m.get("client_msg_id") for m in client.of("message"))
             assert counts == Counter(dict.fromkeys(expected, 1)), "exactly once, nothing else"
