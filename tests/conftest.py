@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from serverless_app.definitions import TABLES
+from serverless_app.definitions import TABLES, EnvVar
 from serverless_app.local.dynamodb_local import (
     DynamoDBLocal,
     create_tables,
     dynamodb_client,
     start_dynamodb_local,
 )
+from tests.support.stacks import TOKEN_SECRET, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +52,6 @@ def _empty_tables(client: Any) -> None:
 @pytest.fixture
 def aws_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> DynamoDBLocal:
     """Environment the handlers see: table names, local endpoints, dummy credentials."""
-    from serverless_app.definitions import EnvVar
-
     for table in TABLES:
         monkeypatch.setenv(table.env_var, table.name)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint_url)
@@ -66,14 +65,8 @@ def aws_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> D
 @pytest.fixture(scope="session")
 def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
     """The whole local runtime (gateway, Lambda workers, web client), auth mode none, on the session's DynamoDB Local."""
-    from serverless_app.definitions import EnvVar
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        port=0,
-        auth_mode="none",
+    with running_stack(
         dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
         # The fault tests fill a room with one user's hundreds of connections, to test closing and
         # vanishing, not presence; the cap of 10 per user is tested on stacks of its own.
         function_environment={EnvVar.MAX_CONNECTIONS_PER_USER: "1000"},
@@ -84,14 +77,17 @@ def local_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def crowded_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
     """A local stack (auth mode none), one per module, where a room of more than 2 online users is ``on_demand``."""
-    from serverless_app.definitions import EnvVar
-    from serverless_app.local.background import LocalStackThread
+    with running_stack(
+        dynamodb_endpoint=dynamodb_local.endpoint_url, function_environment={EnvVar.PRESENCE_THRESHOLD: "2"}
+    ) as stack:
+        yield stack
 
-    with LocalStackThread(
-        port=0,
-        auth_mode="none",
-        dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
-        function_environment={EnvVar.PRESENCE_THRESHOLD: "2"},
+
+@pytest.fixture(scope="session")
+def token_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    """The local runtime in auth mode ``token`` (the chat's own clock skew allowance), signing with
+    :data:`tests.support.stacks.TOKEN_SECRET`; ``POST /_local/token`` mints dev tokens for it too."""
+    with running_stack(
+        dynamodb_endpoint=dynamodb_local.endpoint_url, auth_mode="token", token_secret=TOKEN_SECRET
     ) as stack:
         yield stack

@@ -45,6 +45,7 @@ from serverless_app.bench.stats import (
     percentiles,
     summary_dict,
 )
+from serverless_app.local.throttle import TokenBucket
 
 __all__ = [
     "DEFAULT_URL",
@@ -114,14 +115,14 @@ class _Client:
     index: int
     room: str
     user: str
+    bucket: TokenBucket
+    """Paces this client's sends under the chat's per-user rate."""
     ws: ClientConnection | None = None
     reader: asyncio.Task[None] | None = None
     welcome: asyncio.Future[None] | None = None
     connected_ms: float | None = None
     awaiting: int = -1
     echo: asyncio.Event = field(default_factory=asyncio.Event)
-    tokens: float = 0.0
-    tokens_at: float = 0.0
 
 
 @dataclass
@@ -285,7 +286,8 @@ class _Run:
             user = f"{self.config.user_prefix}-{room_index}-{slot}"
         else:
             user = f"{self.config.user_prefix}-{index}"
-        return _Client(index=index, room=self.rooms[room_index], user=user)
+        bucket = TokenBucket(self.config.sender_rate, self.config.sender_burst, clock=time.perf_counter)
+        return _Client(index=index, room=self.rooms[room_index], user=user, bucket=bucket)
 
     # --- receive: the hot path ---------------------------------------------------------
 
@@ -415,14 +417,9 @@ class _Run:
         return json.dumps({"action": "sendMessage", "room": client.room, "message": text}), sent_ns
 
     async def _take_token(self, client: _Client) -> None:
-        rate, burst = self.config.sender_rate, float(self.config.sender_burst)
-        now = time.perf_counter()
-        client.tokens = min(burst, client.tokens + (now - client.tokens_at) * rate)
-        client.tokens_at = now
-        if client.tokens < 1.0:
-            await asyncio.sleep((1.0 - client.tokens) / rate)
-            client.tokens, client.tokens_at = 1.0, time.perf_counter()
-        client.tokens -= 1.0
+        delay = client.bucket.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _send(self, client: _Client, seq: int) -> None:
         await self._take_token(client)

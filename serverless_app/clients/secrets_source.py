@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from serverless_app.clients.dev_secret import DEFAULT_SECRET_PATH, local_token_secret
+from serverless_app.local.dev_secret import DEFAULT_SECRET_PATH, local_token_secret
 
 __all__ = ["SECRET_ENV_VAR", "STACK_SECRET_NAME", "read_secret_arn", "resolve_secret", "secret_options"]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from serverless_app.local.server import LocalStack
 
 __all__ = ["LocalStackThread"]
 
@@ -24,7 +27,7 @@ class LocalStackThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self.stack: Any = None
+        self.stack: LocalStack | None = None
 
     async def _main(self) -> None:
         from serverless_app.local.server import run_local_stack
@@ -41,12 +44,13 @@ class LocalStackThread:
         finally:
             self._ready.set()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> LocalStack:
         self._thread.start()
         if not self._ready.wait(timeout=180):
             raise RuntimeError("the local stack did not start within 180 s")
         if self._error is not None:
             raise RuntimeError("the local stack failed to start") from self._error
+        assert self.stack is not None
         return self.stack
 
     def __exit__(self, *exc: object) -> None:

@@ -1,9 +1,10 @@
 """One client connection of the emulated WebSocket API: state, bounded outbound queue, frame guard.
 
-The ``@connections`` API only ever calls :meth:`Connection.post` (a deque append: the hot path never
-awaits); a per-connection writer task drains the queue into the socket. A client that stops reading
-fills the socket buffers, the writer blocks, the queue fills up to ``max_bytes`` and further posts
-get 429 (LimitExceededException, "the WebSocket client side buffer is full"); if the writer stays
+The ``@connections`` model (:mod:`serverless_app.local.connections`) only ever calls :meth:`Connection.post`
+(a deque append: the hot path never awaits); a per-connection writer task drains the queue into the
+socket. A client that stops reading fills the socket buffers, the writer blocks, the queue fills up to
+``max_bytes`` and further posts raise :class:`~serverless_app.local.errors.LimitExceeded` (429, "the
+WebSocket client side buffer is full"); if the writer stays
 blocked past the slow-consumer timeout the gateway aborts the connection. Memory per connection is
 therefore bounded by ``max_bytes`` plus the socket buffers.
 """
@@ -22,16 +23,9 @@ from aiohttp.helpers import set_exception
 from aiohttp.http_websocket import WebSocketError
 
 from serverless_app.local import events
+from serverless_app.local.errors import ConnectionsError, Gone, LimitExceeded
 
-__all__ = ["Connection", "PostResult", "install_frame_guard", "send_message"]
-
-
-class PostResult:
-    """Outcomes of :meth:`Connection.post`, as HTTP statuses of ``PostToConnection``."""
-
-    OK = 200
-    GONE = 410
-    FULL = 429
+__all__ = ["Connection", "install_frame_guard", "send_message"]
 
 
 @dataclass(eq=False)
@@ -97,21 +91,22 @@ class Connection:
 
     # --- outbound ---------------------------------------------------------------------------------
 
-    def post(self, data: bytes) -> int:
-        """Queue one message. 410 unless open; 429 when the client's buffer is full."""
+    def post(self, data: bytes) -> None:
+        """Queue one message: :class:`Gone` unless open, :class:`LimitExceeded` when the client's
+        buffer is full."""
         if self._state != "open":
-            return PostResult.GONE
+            raise Gone()
         if self._queue and self._queued_bytes + len(data) > self.max_bytes:
-            return PostResult.FULL
+            raise LimitExceeded()
         self._queue.append(data)
         self._queued_bytes += len(data)
         self._wakeup.set()
-        return PostResult.OK
 
     def send_error(self, message: str, request_id: str) -> None:
-        """An API Gateway error frame (``Internal server error``, ...) to this client."""
+        """An API Gateway error frame (``Internal server error``, ...) to this client, if it can take one."""
         frame = events.error_frame(message, connection_id=self.connection_id, request_id=request_id)
-        self.post(frame.encode())
+        with contextlib.suppress(ConnectionsError):
+            self.post(frame.encode())
 
     def blocked_for_s(self) -> float:
         """How long the writer has been stuck on one send (0 when idle)."""

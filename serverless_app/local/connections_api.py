@@ -1,5 +1,8 @@
 """The ``@connections`` management API wire: ``POST|GET|DELETE /{stage}/@connections/{id}``.
 
+HTTP in, parse, call the model (:class:`~serverless_app.local.connections.Connections`), HTTP out: the
+model's typed errors (:mod:`serverless_app.local.errors`) become API Gateway's error responses.
+
 Speaks what botocore's ``apigatewaymanagementapi`` (rest-json) client expects, so the unmodified
 boto3 client works given ``endpoint_url="http://HOST:PORT/{stage}"``: errors carry the code in the
 ``x-amzn-ErrorType`` header (botocore reads it before the body), statuses come from the service
@@ -22,21 +25,19 @@ import datetime as dt
 import json
 import os
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
 from aiohttp import web
 
+from serverless_app.local.connections import Connections
+from serverless_app.local.errors import ConnectionsError
 from serverless_app.local.sigv4 import SignatureError, verify_sigv4
-
-if TYPE_CHECKING:
-    from serverless_app.local.gateway import Gateway
+from serverless_app.local.stats import GatewayStats
 
 __all__ = ["add_connections_routes"]
 
-DELETE_DISCONNECT_REASON = "Connection Closed Normally"
-"""``disconnectReason`` of the ``$disconnect`` after a ``DELETE`` (API Gateway's, with code 1000)."""
-_STATUS_KEYS = {200: "2xx", 403: "403", 410: "410", 413: "413", 429: "429"}
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _error(status: int, code: str, message: str | None = None) -> web.Response:
@@ -57,62 +58,50 @@ def _iso(epoch_ms: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def add_connections_routes(app: web.Application, gateway: Gateway) -> None:
-    """Mount the management API of ``gateway``'s stage on ``app``."""
-    path_pattern = re.compile(rf"^/{re.escape(gateway.stage)}/(?:@|%40)connections/(.+)$", re.IGNORECASE)
-    stats = gateway.stats
-    connections = gateway.connections
-    max_bytes = gateway.limits.max_message_bytes
-    ok = web.Response  # one fresh response per request; aiohttp responses are single-use
+def add_connections_routes(
+    app: web.Application, connections: Connections, *, stage: str, region: str, stats: GatewayStats
+) -> None:
+    """Mount the management API of ``stage`` on ``app``, acting on ``connections``; ``stats`` counts
+    the answers (``posts`` by status, ``management`` by method and status)."""
+    path_pattern = re.compile(rf"^/{re.escape(stage)}/(?:@|%40)connections/(.+)$", re.IGNORECASE)
 
     def connection_id(request: web.Request) -> str:
         match = path_pattern.match(request.raw_path.split("?", 1)[0])
         return unquote(match.group(1)) if match else ""
 
-    def refused(request: web.Request, body: bytes) -> web.Response | None:
-        """API Gateway's 403 unless the request is SigV4-signed for execute-api, here, by a known key."""
-        try:
-            verify_sigv4(
-                method=request.method,
-                raw_path=request.raw_path,
-                headers=request.headers,
-                body=body,
-                service="execute-api",
-                region=gateway.region,
-            )
-        except SignatureError as error:
-            return _error(error.status, error.code, error.message)
-        return None
+    def signed(
+        operation: Callable[[web.Request, bytes], Awaitable[web.Response]], count: Callable[[int], None]
+    ) -> Handler:
+        """``operation`` behind the SigV4 check (API Gateway's 403 unless signed for execute-api, here,
+        by a known key); the model's errors become error responses; every answer is counted."""
 
-    async def post(request: web.Request) -> web.Response:
-        data = await request.read()
-        if (refusal := refused(request, data)) is not None:
-            stats.posts["403"] += 1
-            return refusal
-        if not gateway.connections_quota.try_acquire():  # the account's quota, shared by every caller
-            stats.posts["429"] += 1
-            return _error(429, "LimitExceededException", "Rate exceeded")
-        if len(data) > max_bytes:
-            stats.posts["413"] += 1
-            return _error(413, "PayloadTooLargeException", "Request Entity Too Large")
-        connection = connections.get(connection_id(request))
-        status = 410 if connection is None else connection.post(data)
-        stats.posts[_STATUS_KEYS[status]] += 1
-        if status == 200:
-            return ok()
-        if status == 410:
-            return _error(410, "GoneException")
-        return _error(429, "LimitExceededException")
+        async def handler(request: web.Request) -> web.Response:
+            body = await request.read()
+            try:
+                verify_sigv4(
+                    method=request.method,
+                    raw_path=request.raw_path,
+                    headers=request.headers,
+                    body=body,
+                    service="execute-api",
+                    region=region,
+                )
+                response = await operation(request, body)
+            except SignatureError as error:
+                response = _error(error.status, error.code, error.message)
+            except ConnectionsError as error:
+                response = _error(error.status_code, error.code, error.message)
+            count(response.status)
+            return response
 
-    async def get(request: web.Request) -> web.Response:
-        if (refusal := refused(request, await request.read())) is not None:
-            stats.management["GET 403"] += 1
-            return refusal
-        connection = connections.get(connection_id(request))
-        if connection is None or not connection.is_open:
-            stats.management["GET 410"] += 1
-            return _error(410, "GoneException")
-        stats.management["GET 200"] += 1
+        return handler
+
+    async def post(request: web.Request, data: bytes) -> web.Response:
+        connections.post_to_connection(connection_id(request), data)
+        return web.Response()
+
+    async def get(request: web.Request, _body: bytes) -> web.Response:
+        connection = connections.get_connection(connection_id(request))
         return web.json_response(
             {
                 "connectedAt": _iso(connection.connected_at_ms),
@@ -121,23 +110,17 @@ def add_connections_routes(app: web.Application, gateway: Gateway) -> None:
             }
         )
 
-    async def delete(request: web.Request) -> web.Response:
-        if (refusal := refused(request, await request.read())) is not None:
-            stats.management["DELETE 403"] += 1
-            return refusal
-        connection = connections.get(connection_id(request))
-        if connection is None or not connection.is_open:
-            stats.management["DELETE 410"] += 1
-            return _error(410, "GoneException")
-        stats.management["DELETE 204"] += 1
-        if connection.close_code is None:
-            # The client sees 1000 with an empty reason (AWS's DeleteConnection takes neither); the
-            # $disconnect event says what API Gateway's execution logs show for it.
-            connection.close_code, connection.close_reason = 1000, DELETE_DISCONNECT_REASON
-        await gateway.close_connection(connection, 1000, "")
+    async def delete(request: web.Request, _body: bytes) -> web.Response:
+        await connections.delete_connection(connection_id(request))
         return web.Response(status=204)
 
-    pattern = f"/{gateway.stage}/@connections/{{connection_id:.+}}"  # aiohttp matches the decoded path
-    app.router.add_post(pattern, post)
-    app.router.add_get(pattern, get, allow_head=False)
-    app.router.add_delete(pattern, delete)
+    def count_post(status: int) -> None:
+        stats.posts["2xx" if status < 300 else str(status)] += 1
+
+    def count_management(method: str) -> Callable[[int], None]:
+        return lambda status: stats.management.update([f"{method} {status}"])
+
+    pattern = f"/{stage}/@connections/{{connection_id:.+}}"  # aiohttp matches the decoded path
+    app.router.add_post(pattern, signed(post, count_post))
+    app.router.add_get(pattern, signed(get, count_management("GET")), allow_head=False)
+    app.router.add_delete(pattern, signed(delete, count_management("DELETE")))

@@ -170,8 +170,12 @@ class DynamoDBLocal:
     """The write end of the child's stdin pipe: closing it (or this process dying) ends the launcher."""
 
     def __post_init__(self) -> None:
-        if self.lifeline is not None:
-            weakref.finalize(self, _close_quietly, self.lifeline)
+        # Closes the lifeline once: at stop(), or when this object is collected without one. Never
+        # twice: a second close could hit a descriptor number reused since (another DynamoDB Local's
+        # lifeline, which would then die).
+        self._close_lifeline = (
+            weakref.finalize(self, _close_quietly, self.lifeline) if self.lifeline is not None else None
+        )
 
     @property
     def endpoint_url(self) -> str:
@@ -185,9 +189,9 @@ class DynamoDBLocal:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        if self.lifeline is not None:
-            _close_quietly(self.lifeline)
-            self.lifeline = None
+        if self._close_lifeline is not None:
+            self._close_lifeline()  # a finalizer runs at most once
+        self.lifeline = None
 
 
 def _port_is_free(host: str, port: int) -> bool:

@@ -2,10 +2,24 @@
 
 LocalRuntimeError
 ├── SetupError              something the machine lacks: Java, npm packages, a free port
-└── FunctionNotFoundError   the Lambda runtime has no function of that name (Invoke answers 404)
+├── FunctionNotFoundError   the Lambda runtime has no function of that name (Invoke answers 404)
+└── ConnectionsError        an ``@connections`` operation failed as on AWS (``code``, ``status_code``)
+    ├── Gone                410 GoneException: no such connection, or not (or no longer) open
+    ├── PayloadTooLarge     413 PayloadTooLargeException: over the 128 KB message limit
+    └── LimitExceeded       429 LimitExceededException: the account's quota, or the client's buffer is full
 """
 
-__all__ = ["FunctionNotFoundError", "LocalRuntimeError", "SetupError"]
+from typing import ClassVar
+
+__all__ = [
+    "ConnectionsError",
+    "FunctionNotFoundError",
+    "Gone",
+    "LimitExceeded",
+    "LocalRuntimeError",
+    "PayloadTooLarge",
+    "SetupError",
+]
 
 
 class LocalRuntimeError(Exception):
@@ -21,3 +35,37 @@ class FunctionNotFoundError(LocalRuntimeError, KeyError):
 
     def __str__(self) -> str:
         return f"Function not found: {self.args[0]}"
+
+
+class ConnectionsError(LocalRuntimeError):
+    """An ``@connections`` operation failed: ``code`` is the error type botocore reads
+    (``x-amzn-ErrorType``), ``status_code`` the HTTP status, ``message`` the body's (or ``None``)."""
+
+    code: ClassVar[str]
+    status_code: ClassVar[int]
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.code)
+        self.message = message
+
+
+class Gone(ConnectionsError):
+    """No such connection, or one not (yet, or any longer) open: API Gateway answers 410, also while
+    ``$connect`` runs."""
+
+    code = "GoneException"
+    status_code = 410
+
+
+class PayloadTooLarge(ConnectionsError):
+    """The message is over the API's message limit (128 KB)."""
+
+    code = "PayloadTooLargeException"
+    status_code = 413
+
+
+class LimitExceeded(ConnectionsError):
+    """Throttled: the account's ``@connections`` quota, or the client's buffer is full."""
+
+    code = "LimitExceededException"
+    status_code = 429

@@ -1,8 +1,9 @@
 """API Gateway's WebSocket API, emulated on aiohttp: ``ws://HOST:PORT/{stage}``.
 
-The model (a :class:`Connection` per client, its bounded outbound queue, the registry the
-``@connections`` API reads) lives here with the WebSocket wire; the ``@connections`` HTTP wire is
-:mod:`serverless_app.local.connections_api`, the event shapes :mod:`serverless_app.local.events`.
+This is the WebSocket wire. The model both wires act on is :class:`~serverless_app.local.connections.Connections`
+(a :class:`~serverless_app.local.connection.Connection` per client, with its bounded outbound queue);
+the ``@connections`` HTTP wire is :mod:`serverless_app.local.connections_api`, the event shapes
+:mod:`serverless_app.local.events`.
 What is reproduced, and where AWS documents it, is listed in ``docs``/DESIGN.md §1:
 
 * ``$connect`` holds the upgrade until the (optional) REQUEST authorizer and the handler return;
@@ -30,8 +31,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -39,15 +39,47 @@ from serverless_app.definitions import LIMITS, ROUTES, STAGE_NAME, TOKEN_QUERY_P
 from serverless_app.local import events
 from serverless_app.local.chaos import Chaos
 from serverless_app.local.connection import Connection, install_frame_guard
-from serverless_app.local.stats import GatewayStats, add_stats_routes
+from serverless_app.local.connections import Connections
+from serverless_app.local.connections_api import add_connections_routes
+from serverless_app.local.lambda_runtime import InvocationResult
+from serverless_app.local.stats import EmfMetrics, GatewayStats, add_stats_routes
 from serverless_app.local.throttle import TokenBucket
 
-__all__ = ["DEFAULT_API_ID", "Gateway"]
+__all__ = ["DEFAULT_API_ID", "FunctionRunner", "Gateway", "StatsSource"]
 
 log = logging.getLogger("wschat.gateway")
 DEFAULT_API_ID = "l0ca1wsapi"
 GOING_AWAY = (1001, "Going away")
-_FAILED = SimpleNamespace(ok=False, payload=None, error={"errorType": "LocalRuntimeError"}, duration_ms=0.0)
+_FAILED = InvocationResult(
+    function_name="", request_id="", duration_ms=0.0, payload=None, error={"errorType": "LocalRuntimeError"}
+)
+"""What a route gets when the runtime itself failed (stopped, unknown function)."""
+
+
+class FunctionRunner(Protocol):
+    """What the gateway needs of the Lambda runtime (:class:`~serverless_app.local.lambda_runtime.LambdaRuntime`)."""
+
+    async def invoke(
+        self, function_name: str, event: dict[str, Any], *, timeout_s: float | None = None
+    ) -> InvocationResult: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def reset_stats(self) -> None: ...
+
+    @property
+    def metrics(self) -> EmfMetrics: ...
+
+    @property
+    def async_redelivered(self) -> int: ...
+
+
+class StatsSource(Protocol):
+    """A part whose counters ``/_local/stats`` shows and resets (the DynamoDB proxy)."""
+
+    def stats(self) -> dict[str, dict[str, Any]]: ...
+
+    def reset(self) -> None: ...
 
 
 SHUTDOWN_GRACE_S = 2.0
@@ -106,7 +138,7 @@ class Gateway:
 
     def __init__(
         self,
-        runtime: Any,
+        runtime: FunctionRunner,
         *,
         stage: str = STAGE_NAME,
         routes: Mapping[str, str] | None = None,
@@ -118,7 +150,7 @@ class Gateway:
         max_outbound_bytes: int = 1024 * 1024,
         slow_consumer_timeout_s: float = 10.0,
         static_dir: Path | None = None,
-        dynamodb_proxy: Any = None,
+        dynamodb_proxy: StatsSource | None = None,
         chaos: Chaos | None = None,
     ) -> None:
         self.runtime = runtime
@@ -134,11 +166,13 @@ class Gateway:
         self.slow_consumer_timeout_s = slow_consumer_timeout_s
         self.static_dir = static_dir
         self.dynamodb_proxy = dynamodb_proxy
-        self.connections: dict[str, Connection] = {}
+        self.connections = Connections(
+            max_message_bytes=limits.max_message_bytes,
+            # the account-level @connections quota: POSTs past it get 429 (as on AWS)
+            quota=TokenBucket(limits.connections_rate_limit, limits.connections_burst_limit),
+        )
         self.stats = GatewayStats()
         self.bucket = TokenBucket(limits.stage_rate_limit, limits.stage_burst_limit)
-        self.connections_quota = TokenBucket(limits.connections_rate_limit, limits.connections_burst_limit)
-        """The account-level ``@connections`` quota: POSTs past it get 429 (as on AWS)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
@@ -146,10 +180,8 @@ class Gateway:
     # --- mounting -------------------------------------------------------------------------------
 
     def install(self, app: web.Application) -> None:
-        from serverless_app.local.connections_api import add_connections_routes
-
         app.router.add_get(f"/{self.stage}", self._handle_websocket)
-        add_connections_routes(app, self)
+        add_connections_routes(app, self.connections, stage=self.stage, region=self.region, stats=self.stats)
         add_stats_routes(app, snapshot=self.snapshot, reset=self.reset_stats)
         app.router.add_get("/_local/health", self._health)
         if self.static_dir is not None and self.static_dir.is_dir():
@@ -162,26 +194,23 @@ class Gateway:
 
     def snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(open_connections=len(self.connections))
-        snapshot["lambda"] = self.runtime.stats() if hasattr(self.runtime, "stats") else {}
+        snapshot["lambda"] = self.runtime.stats()
         if self.chaos is not None and self.chaos.active:
             snapshot["chaos"] = {
                 "spec": self.chaos.describe(),
                 "disconnects_dropped": self.disconnects_dropped,
-                "async_redelivered": getattr(self.runtime, "async_redelivered", 0),
+                "async_redelivered": self.runtime.async_redelivered,
             }
-        if hasattr(self.runtime, "metrics"):
-            snapshot["metrics"] = self.runtime.metrics.snapshot()  # the handlers' EMF metrics
+        snapshot["metrics"] = self.runtime.metrics.snapshot()  # the handlers' EMF metrics
         if self.dynamodb_proxy is not None:
             snapshot["dynamodb"] = self.dynamodb_proxy.stats()
         return snapshot
 
     def reset_stats(self) -> None:
         self.stats.reset()
-        for part in (self.runtime, self.dynamodb_proxy):
-            if part is not None and hasattr(part, "reset_stats"):
-                part.reset_stats()
-            elif part is not None and hasattr(part, "reset"):
-                part.reset()
+        self.runtime.reset_stats()
+        if self.dynamodb_proxy is not None:
+            self.dynamodb_proxy.reset()
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "connections": len(self.connections)})
@@ -224,14 +253,14 @@ class Gateway:
             user_agent=request.headers.get("User-Agent", ""),
             domain_name=request.host,
         )
-        self.connections[connection.connection_id] = connection  # known, but 410 until $connect returns
+        self.connections.add(connection)  # known, but 410 until $connect returns
         try:
             status, headers = await self._connect(request, connection)
         except BaseException:
-            self.connections.pop(connection.connection_id, None)
+            self.connections.discard(connection.connection_id)
             raise
         if not 200 <= status < 300 or self._closing:
-            self.connections.pop(connection.connection_id, None)
+            self.connections.discard(connection.connection_id)
             self.stats.connections_rejected += 1
             return web.Response(status=status if status >= 300 else 503)
         ws = self._websocket_response(headers)
@@ -292,9 +321,9 @@ class Gateway:
         function = self.routes.get("$connect")
         if function is None:
             return 200, []
-        result, timed_out = await self._invoke("$connect", connection, function, event)
-        if timed_out or not result.ok:
-            return (504 if timed_out else 502), []  # AWS: an integration failure on $connect is a 502
+        result = await self._invoke("$connect", connection, function, event)
+        if result is None or not result.ok:
+            return (504 if result is None else 502), []  # AWS: an integration failure on $connect is a 502
         payload = result.payload
         returned = _integration_headers(payload)
         if isinstance(payload, dict) and "statusCode" in payload:
@@ -386,16 +415,16 @@ class Gateway:
             route_key=route, body=body, authorizer=connection.authorizer, **self._context(connection)
         )
         request_id = event["requestContext"]["requestId"]
-        result, timed_out = await self._invoke(route, connection, self.routes[route], event)
-        if timed_out:
+        result = await self._invoke(route, connection, self.routes[route], event)
+        if result is None:
             connection.send_error("Endpoint request timed out", request_id)
         elif not result.ok:
             connection.send_error("Internal server error", request_id)
 
     async def _invoke(
         self, route: str, connection: Connection, function: str, event: Any
-    ) -> tuple[Any, bool]:
-        """Invoke ``function`` for ``route``; give up waiting after the integration timeout
+    ) -> InvocationResult | None:
+        """Invoke ``function`` for ``route``; give up waiting after the integration timeout, ``None``
         (the invocation itself runs on, as a Lambda does). Logs one line."""
         started = time.monotonic()
         task = asyncio.ensure_future(self.runtime.invoke(function, event))
@@ -405,14 +434,14 @@ class Gateway:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             log.info("%-12s %s %s %.1f ms timeout", route, connection.connection_id, function, duration_ms)
-            return None, True
+            return None
         try:
             result = task.result()
         except Exception as error:  # the runtime itself failed (stopped, unknown function)
             log.warning("%-12s %s %s failed: %s", route, connection.connection_id, function, error)
-            return _FAILED, False
+            return _FAILED
         if not result.ok:
-            status = "timeout" if getattr(result, "timed_out", False) else "error"
+            status = "timeout" if result.timed_out else "error"
         elif isinstance(result.payload, dict) and "statusCode" in result.payload:
             status = str(result.payload["statusCode"])
         else:
@@ -420,9 +449,9 @@ class Gateway:
         log.info(
             "%-12s %s %s %.1f ms %s", route, connection.connection_id, function, result.duration_ms, status
         )
-        return result, False
+        return result
 
-    async def _call(self, function: str, event: dict[str, Any]) -> Any:
+    async def _call(self, function: str, event: dict[str, Any]) -> InvocationResult | None:
         task = asyncio.ensure_future(self.runtime.invoke(function, event))
         done, _ = await asyncio.wait({task}, timeout=self.limits.integration_timeout_s)
         if not done:
@@ -446,7 +475,7 @@ class Gateway:
         """Forget the connection and fire ``$disconnect`` for it, once."""
         if not connection.mark_closed():
             return
-        self.connections.pop(connection.connection_id, None)
+        self.connections.discard(connection.connection_id)
         self.stats.disconnects += 1
         code = connection.close_code or ws.close_code or 1006
         reason = connection.close_reason

@@ -34,7 +34,8 @@ from typing import Any
 from aiohttp import web
 
 from serverless_app.local.errors import FunctionNotFoundError
-from serverless_app.local.lambda_runtime import REGION, LambdaRuntime, function_arn
+from serverless_app.local.lambda_container import REGION, function_arn
+from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.sigv4 import SignatureError, verify_sigv4
 
 __all__ = [

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import signal
-import struct
 import sys
 import time
 import uuid
@@ -43,25 +42,18 @@ from typing import Any
 
 from serverless_app.definitions import FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError
+from serverless_app.local.lambda_container import HEADER, REPO_ROOT, encode_message, lambda_environment
 from serverless_app.local.redact import redact
 from serverless_app.local.stats import EmfMetrics
 
-__all__ = ["ACCOUNT_ID", "REGION", "InvocationResult", "LambdaRuntime", "function_arn"]
+__all__ = ["InvocationResult", "LambdaRuntime"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
-ACCOUNT_ID = "000000000000"
 INIT_TIMEOUT_S = 10.0
 """AWS's limit on the init phase (importing the handler); we allow ``max(10 s, function timeout)``."""
 RELOAD_CHECK_INTERVAL_S = 0.5
-_HEADER = struct.Struct(">I")
 _DURATIONS_KEPT = 10_000
 
 logger = logging.getLogger(__name__)
-
-
-def function_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
 
 
 @dataclass(frozen=True)
@@ -136,8 +128,8 @@ class _Worker:
         stdout = self.process.stdout
         assert stdout is not None
         try:
-            header = await stdout.readexactly(_HEADER.size)
-            message: dict[str, Any] = json.loads(await stdout.readexactly(_HEADER.unpack(header)[0]))
+            header = await stdout.readexactly(HEADER.size)
+            message: dict[str, Any] = json.loads(await stdout.readexactly(HEADER.unpack(header)[0]))
         except asyncio.IncompleteReadError:
             raise _WorkerDied from None
         return message
@@ -145,9 +137,8 @@ class _Worker:
     async def send(self, message: dict[str, Any]) -> None:
         stdin = self.process.stdin
         assert stdin is not None
-        data = json.dumps(message, separators=(",", ":")).encode()
         try:
-            stdin.write(_HEADER.pack(len(data)) + data)
+            stdin.write(encode_message(message))
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             raise _WorkerDied from None
@@ -230,6 +221,7 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._watcher: _SourceWatcher | None = None
         self._async_invocations: set[asyncio.Task[Any]] = set()
+        self._running = 0
         self._reaping: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
@@ -261,6 +253,12 @@ class LambdaRuntime:
             await asyncio.gather(*list(self._reaping), return_exceptions=True)
 
     # --- invoking ----------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """No invocation is running or waiting for a worker, and no asynchronous one (or its retry)
+        is queued: every ``@connections`` post the handlers make has been made."""
+        return self._running == 0 and not self._async_invocations
 
     def has_function(self, name: str) -> bool:
         return name in self._functions
@@ -345,6 +343,17 @@ class LambdaRuntime:
     ) -> InvocationResult:
         if self._stopped:
             raise LocalRuntimeError("the Lambda runtime is stopped")
+        self._running += 1
+        try:
+            return await self._invoke_in_pool(
+                function_name, event, timeout_s=timeout_s, request_id=request_id
+            )
+        finally:
+            self._running -= 1
+
+    async def _invoke_in_pool(
+        self, function_name: str, event: dict[str, Any], *, timeout_s: float | None, request_id: str
+    ) -> InvocationResult:
         pool = self._pool(function_name)
         limit_s = float(pool.definition.timeout_s)
         if timeout_s is not None:
@@ -495,22 +504,7 @@ class LambdaRuntime:
 
     def _worker_environment(self, definition: FunctionDefinition) -> dict[str, str]:
         """The function's environment plus what Lambda itself sets; nothing from this process leaks in."""
-        environment = {
-            "AWS_LAMBDA_FUNCTION_NAME": definition.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(definition.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{definition.name}",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-            "LAMBDA_TASK_ROOT": str(REPO_ROOT),
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            # Lambda sets X-Ray's daemon address and trace header when tracing is active; there is no
-            # daemon here, so Powertools' Tracer is told to stay off (logs and EMF metrics stay on).
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
+        environment = lambda_environment(definition)
         environment.update(self._environments.get(definition.name, {}))
         return environment
 

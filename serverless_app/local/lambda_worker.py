@@ -4,7 +4,8 @@ Started by :mod:`serverless_app.local.lambda_runtime` as ``python -m serverless_
 with exactly that function's environment (``_HANDLER`` names the handler, like on AWS). It imports the
 handler once (the init phase), says ``ready``, then serves invocations until stdin closes.
 
-Wire protocol (private to the runtime): frames of a 4-byte big-endian length followed by UTF-8 JSON.
+Wire protocol (private to the runtime): frames of a 4-byte big-endian length followed by UTF-8 JSON
+(:mod:`serverless_app.local.lambda_container`).
 
 * worker → runtime, once: ``{"ready": true, "pid": …, "init_ms": …}``
 * runtime → worker: ``{"id": <request id>, "event": …, "deadline_ms": <epoch ms>}``
@@ -22,16 +23,16 @@ import json
 import logging
 import os
 import signal
-import struct
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from typing import IO, Any
 
+from serverless_app.local.lambda_container import ACCOUNT_ID, HEADER, REGION, encode_message, function_arn
+
 __all__ = ["LambdaContext", "load_handler", "main"]
 
-_HEADER = struct.Struct(">I")
 HandlerFunction = Callable[[Any, Any], Any]
 
 
@@ -45,9 +46,11 @@ class LambdaContext:
         self.memory_limit_in_mb = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
         self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.function_name}")
         self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        region = environ.get("AWS_REGION", "us-east-1")
-        account = environ.get("LOCAL_LAMBDA_ACCOUNT_ID", "000000000000")
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{self.function_name}"
+        self.invoked_function_arn = function_arn(
+            self.function_name,
+            region=environ.get("AWS_REGION", REGION),
+            account_id=environ.get("LOCAL_LAMBDA_ACCOUNT_ID", ACCOUNT_ID),
+        )
         self.identity = None
         self.client_context = None
         self._deadline_ms = deadline_ms
@@ -78,16 +81,15 @@ def load_handler(handler: str) -> tuple[HandlerFunction | None, dict[str, Any] |
 
 
 def _write(channel: IO[bytes], message: dict[str, Any]) -> None:
-    data = json.dumps(message, separators=(",", ":")).encode()
-    channel.write(_HEADER.pack(len(data)) + data)
+    channel.write(encode_message(message))
     channel.flush()
 
 
 def _read(channel: IO[bytes]) -> dict[str, Any] | None:
-    header = channel.read(_HEADER.size)
-    if len(header) < _HEADER.size:
+    header = channel.read(HEADER.size)
+    if len(header) < HEADER.size:
         return None
-    (length,) = _HEADER.unpack(header)
+    (length,) = HEADER.unpack(header)
     body = channel.read(length)
     if len(body) < length:
         return None

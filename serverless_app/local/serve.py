@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from serverless_app.clients.dev_secret import local_token_secret
 from serverless_app.definitions import CONNECTIONS_TABLE, LIMITS, MESSAGES_TABLE, AuthMode
 from serverless_app.local.chaos import Chaos
+from serverless_app.local.dev_secret import local_token_secret
 from serverless_app.local.errors import SetupError
 from serverless_app.local.http_guard import is_loopback_host
 from serverless_app.local.server import LocalStack, run_local_stack

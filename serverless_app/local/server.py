@@ -23,7 +23,7 @@ import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -48,6 +48,10 @@ from serverless_app.local.errors import SetupError
 from serverless_app.local.gateway import Gateway
 from serverless_app.local.http_guard import HostPolicy, install_http_guard, is_wildcard_host
 
+if TYPE_CHECKING:  # imported where the stack starts (the CLI's other commands never load them)
+    from serverless_app.local.dynamodb_proxy import DynamoDBProxy
+    from serverless_app.local.lambda_runtime import LambdaRuntime
+
 log = logging.getLogger("wschat.server")
 
 __all__ = [
@@ -67,8 +71,8 @@ class LocalStack:
     dynamodb_endpoint: str
     """DynamoDB Local itself (for ``aws dynamodb ... --endpoint-url``); handlers go through the proxy."""
     gateway: Gateway
-    runtime: Any
-    proxy: Any
+    runtime: LambdaRuntime
+    proxy: DynamoDBProxy
     token_secret: str | None
     lambda_url: str = ""
     """The Lambda ``Invoke`` API (loopback only), where the handlers' ``AWS_ENDPOINT_URL_LAMBDA`` points."""

@@ -1,4 +1,5 @@
-"""The stage's token bucket, as API Gateway throttles requests (rate per second, burst = bucket size)."""
+"""The token bucket: API Gateway's throttle (rate per second, burst = bucket size), and the pacing of
+clients that must stay under one (``wschat bench``'s senders)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ class TokenBucket:
             return True
         self.throttled += 1
         return False
+
+    def reserve(self) -> float:
+        """Take one token even if there is none yet: the seconds the caller must wait before it may
+        act (0 when a token was there). For pacing a client; ``try_acquire`` refuses instead."""
+        if self.rate <= 0:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate) - 1.0
+        self._updated = now
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate

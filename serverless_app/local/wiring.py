@@ -19,7 +19,7 @@ from serverless_app.definitions import (
     FunctionDefinition,
     function_environment,
 )
-from serverless_app.local.lambda_runtime import REGION, REPO_ROOT
+from serverless_app.local.lambda_container import REPO_ROOT
 
 __all__ = ["DUMMY_CREDENTIALS", "local_environments"]
 
@@ -43,7 +43,8 @@ def local_environments(
     message_retention_days: int = 30,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Function name → its complete environment in the local runtime.
+    """Function name → its own environment in the local runtime (what Lambda itself sets, such as
+    ``AWS_LAMBDA_*`` and ``AWS_REGION``, the runtime adds: :func:`~serverless_app.local.lambda_container.lambda_environment`).
 
     ``extra`` is added to every function's environment (tests use it to change a setting).
     ``lambda_url`` is the local Lambda ``Invoke`` API (default: ``gateway_url``, for tests serving both).
@@ -62,12 +63,6 @@ def local_environments(
                 "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint.rstrip("/"),
                 "AWS_ENDPOINT_URL_LAMBDA": (lambda_url or gateway).rstrip("/"),
                 "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{gateway}/{STAGE_NAME}",
-                "AWS_REGION": REGION,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_LAMBDA_FUNCTION_NAME": function.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
                 "PYTHONPATH": str(REPO_ROOT),
             }
         )

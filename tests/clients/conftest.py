@@ -21,29 +21,9 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOKEN_SECRET = "c" * 64
-"""The signing secret of :func:`token_stack` (clients mint their tokens with ``--secret``)."""
 WAIT_S = 30.0
 """Upper bound of every wait (cold Lambda workers on a busy two-core machine)."""
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
-
-
-@pytest.fixture(scope="module")
-def token_stack(dynamodb_local: Any) -> Iterator[Any]:
-    """The local runtime in auth mode ``token``, signing with :data:`TOKEN_SECRET`."""
-    from serverless_app.definitions import EnvVar
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        port=0,
-        auth_mode="token",
-        token_secret=TOKEN_SECRET,
-        dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
-        # no clock skew: a token minted here expires on this machine's clock, to the second
-        function_environment={EnvVar.TOKEN_LEEWAY_S: "0"},
-    ) as stack:
-        yield stack
 
 
 @pytest.fixture

@@ -187,7 +187,9 @@ def test_a_send_is_pending_until_its_ack_and_shown_once(session: ChatSession) ->
     }
     first = session.receive(ack).events
     assert [type(e) for e in first] == [MessageShown, Acked]
-    assert first[0].own and first[0].message.text == "hello"
+    shown = first[0]
+    assert isinstance(shown, MessageShown)
+    assert shown.own and shown.message.text == "hello"
     assert session.pending == {}
     assert session.receive(echo).events == []
 
@@ -281,7 +283,7 @@ def test_without_send_user_id_frames_omit_the_user() -> None:
     """With a token the user id comes from the server; frames may omit it."""
     session = ChatSession("alice", ["general"], send_user_id=False)
     frame, _ = session.send("general", "hi")
-    assert "user_id" not in frame
+    assert frame is not None and "user_id" not in frame
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 4001, "bell\x07"])

@@ -18,7 +18,9 @@ from serverless_app.clients.endpoint import Credentials
 from serverless_app.clients.render import Renderer
 from serverless_app.clients.session import ChatSession
 from serverless_app.clients.terminal import HELP, TerminalClient
-from tests.clients.conftest import TOKEN_SECRET, WAIT_S, PtyClient
+from serverless_app.definitions import EnvVar
+from tests.clients.conftest import WAIT_S, PtyClient
+from tests.support.stacks import TOKEN_SECRET, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -265,11 +267,26 @@ def test_private_rooms_invitations_direct_conversations_and_the_room_list(
         assert client.wait_exit() == 0
 
 
-def test_an_expired_token_is_replaced_and_nothing_is_lost(terminal: Any, token_stack: Any, room: str) -> None:
+def test_an_expired_token_is_replaced_and_nothing_is_lost(
+    terminal: Any, dynamodb_local: Any, room: str
+) -> None:
     """The server answers token_expired and closes; the client mints a fresh token, reconnects,
     sends the refused message again (stored once) and recovers what it missed."""
     user = f"alice-{room.removeprefix('t-')[:6]}"
     options = ("--secret", TOKEN_SECRET, "--ttl", "6s")
+    # no clock skew: the token minted here expires on this machine's clock, to the second
+    with running_stack(
+        dynamodb_endpoint=dynamodb_local.endpoint_url,
+        auth_mode="token",
+        token_secret=TOKEN_SECRET,
+        function_environment={EnvVar.TOKEN_LEEWAY_S: "0"},
+    ) as token_stack:
+        _expire_and_renew(terminal, token_stack, user, room, options)
+
+
+def _expire_and_renew(
+    terminal: Any, token_stack: Any, user: str, room: str, options: tuple[str, ...]
+) -> None:
     alice = start_chat(terminal, token_stack, user, room, options=options)
     alice.type("before expiry")
     alice.wait_for(rf"#{room} {user}: before expiry$")

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from serverless_app.chat.auth import derived_kid, verify_token
-from serverless_app.clients.dev_secret import local_token_secret
 from serverless_app.clients.secrets_source import read_secret_arn
 from serverless_app.clients.token_cmd import parse_ttl, token
+from serverless_app.local.dev_secret import local_token_secret
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 

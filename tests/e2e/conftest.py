@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, WebSocket, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -158,7 +158,12 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
         if prepare is not None:
             prepare(chat.page)
         chat.page.on("pageerror", lambda error: chat.errors.append(str(error)))
-        chat.page.on("dialog", lambda dialog: (chat.dialogs.append(dialog.message), dialog.dismiss()))
+
+        def dismiss(dialog: Dialog) -> None:
+            chat.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        chat.page.on("dialog", dismiss)
         chats.append(chat)
         chat.sign_in(base_url, room, query)
         return chat
@@ -174,14 +179,3 @@ def open_chat_at(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
 def open_chat(open_chat_at: Callable[..., ChatPage], local_stack: Any) -> Callable[[str, str], ChatPage]:
     """Open a chat page for ``user`` in ``room`` on the shared local stack (auth mode none)."""
     return lambda user, room: open_chat_at(local_stack.http_url, user, room)
-
-
-@pytest.fixture(scope="session")
-def token_stack(dynamodb_local: Any) -> Iterator[Any]:
-    """A second local stack, in auth mode token (dev tokens from ``POST /_local/token``)."""
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        port=0, auth_mode="token", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False
-    ) as stack:
-        yield stack

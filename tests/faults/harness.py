@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -18,20 +19,22 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from serverless_app.definitions import CONNECTIONS_TABLE, ROOMS_TABLE
-from serverless_app.local.background import LocalStackThread
 from serverless_app.local.server import management_client as local_management_client
+from tests.support.stacks import running_stack
+from tests.support.waiting import eventually_async
 
 __all__ = [
     "ChatClient",
+    "answer_to",
     "connect_many",
     "connection_ids",
-    "eventually",
     "history",
     "lambda_failures",
     "management_client",
     "member_ids",
     "run_clients",
     "run_stack",
+    "settle",
 ]
 
 Frame = dict[str, Any]
@@ -114,6 +117,28 @@ class ChatClient:
             await self._reader
 
 
+def answer_to(client_msg_id: str) -> Callable[[Frame], bool]:
+    """A predicate for the server's answer (``ack`` or ``error``) to the send with ``client_msg_id``."""
+    return lambda frame: (
+        frame.get("client_msg_id") == client_msg_id and frame.get("action") in ("ack", "error")
+    )
+
+
+async def settle(stack: Any, *clients: ChatClient, timeout_s: float = 30.0) -> None:
+    """Wait until nothing more can arrive: the stack's Lambda runtime is idle (every post its
+    handlers make is queued), then a marker posted to each client through ``@connections`` comes
+    back, behind whatever was queued for it before. Observes what a fixed sleep would only hope for."""
+    await eventually_async(lambda: stack.runtime.idle, timeout_s=timeout_s, what="the Lambda runtime is idle")
+    client_api = stack.management_client()
+    for client in clients:
+        marker = {"settled": uuid.uuid4().hex}
+        connection_id = await client.connection_id(timeout_s=timeout_s)
+        await asyncio.to_thread(
+            client_api.post_to_connection, ConnectionId=connection_id, Data=json.dumps(marker).encode()
+        )
+        await client.wait_for(marker.__eq__, timeout_s=timeout_s)
+
+
 async def history(client: ChatClient, room: str) -> list[Frame]:
     """The room's whole history, oldest first, paging backwards with ``getHistory`` (bounded)."""
     messages: list[Frame] = []
@@ -152,27 +177,15 @@ async def connect_many(ws_url: str, count: int, *, parallel: int = 40, **query: 
 
     async def one() -> ChatClient:
         async with slots:
-            return await ChatClient.open(ws_url, **query)
+            return await ChatClient.open(ws_url, timeout_s=20.0, **query)
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-async def eventually(
-    check: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1, what: str = "condition"
-) -> None:
-    """Wait (bounded) until ``check()`` holds; ``check`` may block briefly (it runs in a thread)."""
-    deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(check):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true within {timeout_s} s")
-        await asyncio.sleep(interval_s)
-
-
 @contextlib.contextmanager
-def run_stack(**options: Any) -> Iterator[Any]:
-    """``run_local_stack`` on a background thread: auth ``none``, no web client, no hot reload."""
-    defaults: dict[str, Any] = {"port": 0, "auth_mode": "none", "reload": False, "static_dir": None}
-    with LocalStackThread(**(defaults | options)) as stack:
+def run_stack(*, dynamodb_endpoint: str, **options: Any) -> Iterator[Any]:
+    """:func:`~tests.support.stacks.running_stack` without the web client."""
+    with running_stack(dynamodb_endpoint=dynamodb_endpoint, **({"static_dir": None} | options)) as stack:
         yield stack
 
 

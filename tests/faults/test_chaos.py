@@ -22,7 +22,8 @@ import pytest
 
 from serverless_app.definitions import CONNECTIONS_TABLE, WELCOME_FUNCTION
 from serverless_app.local.chaos import Chaos
-from tests.faults.harness import ChatClient, connection_ids, eventually, member_ids, run_clients, run_stack
+from tests.faults.harness import ChatClient, connection_ids, member_ids, run_clients, run_stack
+from tests.support.waiting import eventually_async
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -50,7 +51,7 @@ def test_dropped_disconnects_leave_records_that_the_next_fanout_prunes(dynamodb_
             dead = {await client.connection_id() for client in leavers}
             for client in leavers:
                 await client.close()
-            await eventually(
+            await eventually_async(
                 lambda: stack.stats()["chaos"]["disconnects_dropped"] == 3,
                 timeout_s=20,
                 what="three $disconnect invocations dropped",
@@ -68,12 +69,12 @@ def test_dropped_disconnects_leave_records_that_the_next_fanout_prunes(dynamodb_
             await sender.send(action="sendMessage", room=room, message="anyone there?", client_msg_id="m1")
             await sender.wait_for(lambda f: f.get("action") == "ack", timeout_s=30)
             await sender.wait_for(lambda f: f.get("action") == "message", timeout_s=30)
-            await eventually(
+            await eventually_async(
                 lambda: not dead & connection_ids(ddb),
                 timeout_s=30,
                 what="the dead connections' records pruned after 410",
             )
-            await eventually(
+            await eventually_async(
                 lambda: not dead & member_ids(ddb, room), timeout_s=30, what="memberships pruned"
             )
             assert stack.stats()["connections_api"]["posts"]["410"] >= 3
@@ -95,7 +96,9 @@ def test_duplicated_async_events_are_visible(dynamodb_local: Any, ddb: Any) -> N
                 frames = first.of("presence")
                 return sum(1 for f in frames if f.get("user_id") == "bob" and f.get("event") == "join")
 
-            await eventually(lambda: bob_joined() >= 2, timeout_s=30, what="bob's arrival announced twice")
+            await eventually_async(
+                lambda: bob_joined() >= 2, timeout_s=30, what="bob's arrival announced twice"
+            )
             await asyncio.sleep(1.0)  # no third copy
             assert len(first.of("welcome")) == 2 and len(second.of("welcome")) == 2
             assert bob_joined() == 2

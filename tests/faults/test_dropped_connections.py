@@ -15,13 +15,15 @@ import pytest
 
 from tests.faults.harness import (
     ChatClient,
+    answer_to,
     connect_many,
     connection_ids,
-    eventually,
     lambda_failures,
     member_ids,
     run_clients,
+    settle,
 )
+from tests.support.waiting import eventually_async
 
 ROOM = "fault-drop"
 MEMBERS = 300
@@ -53,7 +55,7 @@ def test_a_third_of_the_room_vanishing_mid_burst_loses_nothing_for_the_rest(
                     action="sendMessage", room=ROOM, message=f"burst {s}-{k}", client_msg_id=f"s{s}-{k}"
                 )
                 answer = await sender.wait_for(
-                    lambda f, k=k: f.get("client_msg_id") == f"s{s}-{k}" and f["action"] in ("ack", "error"),
+                    answer_to(f"s{s}-{k}"),
                     timeout_s=30,
                     start=mark,
                 )
@@ -69,22 +71,22 @@ def test_a_third_of_the_room_vanishing_mid_burst_loses_nothing_for_the_rest(
         def everyone_has_everything() -> bool:
             return all({m.get("client_msg_id") for m in c.of("message")} >= expected for c in survivors)
 
-        await eventually(everyone_has_everything, timeout_s=60, what="every survivor has every message")
-        await asyncio.sleep(0.5)  # duplicates, if any, would arrive right behind
+        await eventually_async(everyone_has_everything, timeout_s=60, what="every survivor has every message")
+        await settle(local_stack, *survivors)  # duplicates, if any, have arrived by now
         for client in survivors:
             counts = Counter(m.get("client_msg_id") for m in client.of("message"))
             assert counts == Counter(dict.fromkeys(expected, 1)), "exactly once, nothing else"
             assert client.of("error") == [] and client.gateway_errors() == []
             assert not client.closed
 
-        await eventually(
+        await eventually_async(
             lambda: not (connection_ids(ddb) & victim_ids) and member_ids(ddb, ROOM) == survivor_ids,
             timeout_s=30,
             what="the vanished connections' records and memberships are pruned",
         )
         assert survivor_ids <= connection_ids(ddb), "no survivor was pruned"
         await asyncio.gather(*(c.close() for c in clients))
-        await eventually(  # leave the shared stack clean for the next test
+        await eventually_async(  # leave the shared stack clean for the next test
             lambda: not (connection_ids(ddb) & set(ids)),
             timeout_s=60,
             what="every record is gone after closing",

@@ -28,6 +28,7 @@ from serverless_app.local.dynamodb_local import (
     start_dynamodb_local,
 )
 from tests.faults.harness import ChatClient, history, run_clients, run_stack
+from tests.support.waiting import eventually_async
 
 ROOM = "fault-ddb"
 SENDERS = 3
@@ -127,9 +128,15 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(tmp_pat
 
                 stop = asyncio.Event()
                 streams = asyncio.gather(*(s.stream(stop) for s in senders))
-                await asyncio.sleep(2.0)  # storage up
+                await eventually_async(  # storage up
+                    lambda: all(len(s.acked()) >= 2 for s in senders), timeout_s=30, what="sends acknowledged"
+                )
                 await asyncio.to_thread(kill, local)
-                await asyncio.sleep(3.0)  # storage down, sends go on
+                await eventually_async(  # storage down, sends go on
+                    lambda: sum(len(s.refused()) for s in senders) >= SENDERS,
+                    timeout_s=60,
+                    what="sends refused during the outage",
+                )
 
                 # The gateway keeps serving: its health answers, and a new handshake is refused, not hung.
                 with urllib.request.urlopen(f"{stack.http_url}/_local/health", timeout=5) as response:
@@ -141,7 +148,14 @@ def test_killing_dynamodb_mid_stream_never_loses_an_acknowledged_message(tmp_pat
                 assert refused.value.response.status_code == 500  # the $connect handler answers 500 itself
 
                 local = await asyncio.to_thread(restart, port, data_dir)
-                await asyncio.sleep(2.0)  # storage back
+                acked_before = [len(s.acked()) for s in senders]
+                await eventually_async(  # storage back
+                    lambda: all(
+                        len(s.acked()) > before for s, before in zip(senders, acked_before, strict=True)
+                    ),
+                    timeout_s=60,
+                    what="every sender acknowledged again after the restart",
+                )
                 stop.set()
                 await streams
 

@@ -23,7 +23,7 @@ from tests.faults.harness import ChatClient, run_clients, run_stack
 ROOM = "fault-timeout"
 SLOW_HANDLER = "tests.faults.fixtures.handlers.slow_default"
 
-CASES = {
+CASES: dict[str, tuple[dict[str, Any], str]] = {
     # integration timeout < handler time < function timeout: the gateway stops waiting
     "integration-timeout": (
         dict(limits=dataclasses.replace(LIMITS, integration_timeout_s=2.0)),

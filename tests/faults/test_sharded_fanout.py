@@ -24,7 +24,8 @@ import pytest
 from serverless_app.definitions import FANOUT_FUNCTION, LIMITS, EnvVar
 from serverless_app.local.throttle import TokenBucket
 from tests.faults.fixtures.handlers import FAIL_AFTER_ENV, MARKS_ENV
-from tests.faults.harness import ChatClient, connect_many, eventually, run_clients, run_stack
+from tests.faults.harness import ChatClient, connect_many, run_clients, run_stack
+from tests.support.waiting import eventually_async
 
 ROOM = f"fault-big-{uuid.uuid4().hex[:8]}"
 """Unique per run; each test below fills a room of its own (the session shares DynamoDB Local)."""
@@ -97,9 +98,11 @@ def test_a_shard_that_fails_midway_is_retried_and_duplicates_only_what_it_had_po
             clients, (message_id,) = await fill_and_send(stack, 1)
             for client in clients:
                 await client.eventually_count("message", 1, timeout_s=30)
-            await eventually(lambda: stack.runtime.async_retries == 3, timeout_s=30, what="three retries")
+            await eventually_async(
+                lambda: stack.runtime.async_retries == 3, timeout_s=30, what="three retries"
+            )
             fanout = stack.stats()["lambda"][FANOUT_FUNCTION.name]
-            await eventually(
+            await eventually_async(
                 lambda: stack.stats()["lambda"][FANOUT_FUNCTION.name]["invocations"] == 7,
                 timeout_s=30,
                 what="one planning shard, three failed ranges and three retries",
@@ -175,7 +178,7 @@ def test_posts_still_throttled_after_their_retries_are_delivered_in_a_later_roun
             room = f"{ROOM}-throttled"
             clients = await connect_many(stack.ws_url, MEMBERS, parallel=10, rooms=room, user_id="crowd")
             await asyncio.gather(*(client.connection_id() for client in clients))
-            stack.gateway.connections_quota = TokenBucket(10.0, 5)
+            stack.gateway.connections.quota = TokenBucket(10.0, 5)
             await clients[0].send(action="sendMessage", room=room, message="through the 429s")
             for client in clients:
                 await client.eventually_count("message", 1, timeout_s=60)
@@ -192,7 +195,7 @@ def test_the_local_quota_answers_429_past_the_account_rate(dynamodb_local: Any) 
     limits = dataclasses.replace(LIMITS, connections_rate_limit=5.0, connections_burst_limit=5)
     with run_stack(dynamodb_endpoint=dynamodb_local.endpoint_url, limits=limits) as stack:
         client = stack.management_client()
-        answers = Counter()
+        answers: Counter[str] = Counter()
         for _ in range(20):
             try:
                 client.post_to_connection(ConnectionId="nobody", Data=b"x")

@@ -23,14 +23,15 @@ from botocore.exceptions import ClientError
 
 from tests.faults.harness import (
     ChatClient,
+    answer_to,
     connection_ids,
-    eventually,
     lambda_failures,
     management_client,
     member_ids,
     run_clients,
     run_stack,
 )
+from tests.support.waiting import eventually_async
 
 ROOM = "fault-slow"
 MAX_OUTBOUND = 64 * 1024
@@ -130,9 +131,7 @@ def test_a_client_that_never_reads_costs_the_room_nothing_and_is_dropped(
                         cid = f"{phase}-{s}-{k}"
                         await sender.send(action="sendMessage", room=ROOM, message=cid, client_msg_id=cid)
                         answer = await sender.wait_for(
-                            lambda f, cid=cid: (
-                                f.get("client_msg_id") == cid and f["action"] in ("ack", "error")
-                            ),
+                            answer_to(cid),
                             timeout_s=30,
                             start=mark,
                         )
@@ -163,7 +162,7 @@ def test_a_client_that_never_reads_costs_the_room_nothing_and_is_dropped(
                 with_sloth = await burst("sloth")
                 assert with_sloth == control, "the room got exactly as much as without the slow consumer"
 
-                await eventually(
+                await eventually_async(
                     lambda: sloth.connection_id not in stack.gateway.connections,
                     timeout_s=SLOW_TIMEOUT_S + 15,
                     what="the slow consumer is disconnected",
@@ -172,7 +171,7 @@ def test_a_client_that_never_reads_costs_the_room_nothing_and_is_dropped(
                 with pytest.raises(ClientError) as gone:
                     management_client(stack.http_url).get_connection(ConnectionId=sloth.connection_id)
                 assert gone.value.response["Error"]["Code"] == "GoneException"
-                await eventually(
+                await eventually_async(
                     lambda: (
                         sloth.connection_id not in connection_ids(ddb)
                         and sloth.connection_id not in member_ids(ddb, ROOM)

@@ -18,11 +18,12 @@ from serverless_app.definitions import CONNECTION_TTL_SECONDS, CONNECTIONS_TABLE
 from tests.faults.harness import (
     ChatClient,
     connection_ids,
-    eventually,
     lambda_failures,
     member_ids,
     run_clients,
+    settle,
 )
+from tests.support.waiting import eventually_async
 
 ROOM = "fault-stale"
 STALE_ID = "c3RhbGUtZmFrZQ="  # shaped like API Gateway's ids, '=' included (URL-encoded on the wire)
@@ -83,7 +84,7 @@ def test_a_stale_record_is_pruned_by_the_next_fan_out_and_nobody_else_notices(
         for client in (alice, bob):
             await client.wait_for(lambda f: f.get("client_msg_id") == "m1", timeout_s=15)
 
-        await eventually(
+        await eventually_async(
             lambda: STALE_ID not in connection_ids(ddb) and STALE_ID not in member_ids(ddb, ROOM),
             timeout_s=10,
             what="the stale record and its membership are pruned",
@@ -99,7 +100,7 @@ def test_a_stale_record_is_pruned_by_the_next_fan_out_and_nobody_else_notices(
         await alice.send(action="sendMessage", room=ROOM, message="still here", client_msg_id="m2")
         for client in (alice, bob):
             await client.wait_for(lambda f: f.get("client_msg_id") == "m2", timeout_s=15)
-        await asyncio.sleep(0.3)  # a duplicate, if any, would arrive right behind
+        await settle(local_stack, alice, bob)  # a duplicate, if any, has arrived by now
         for client in (alice, bob):
             assert [m["client_msg_id"] for m in client.of("message")] == ["m1", "m2"]
             assert client.of("error") == [] and client.gateway_errors() == []

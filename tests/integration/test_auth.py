@@ -6,7 +6,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,23 +14,10 @@ import pytest
 import websocket
 
 from serverless_app.chat.auth import LEEWAY_S, mint_token
-from serverless_app.local.background import LocalStackThread
-from serverless_app.local.dynamodb_local import DynamoDBLocal
 from tests.integration.clients import ChatClient, unique
+from tests.support.stacks import TOKEN_SECRET
 
-SECRET = "t" * 64
-
-
-@pytest.fixture(scope="module")
-def token_stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
-    with LocalStackThread(
-        port=0,
-        auth_mode="token",
-        token_secret=SECRET,
-        dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
-    ) as stack:
-        yield stack
+SECRET = TOKEN_SECRET
 
 
 def handshake_status(stack: Any, **query: str) -> int:

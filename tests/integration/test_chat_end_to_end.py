@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.clients import ChatClient, unique
+from tests.support.stacks import running_stack
 
 
 @pytest.fixture
@@ -109,12 +110,8 @@ def test_every_route_invocation_is_one_readable_log_line_and_log_events_prints_j
     import json
     import logging
 
-    from serverless_app.local.background import LocalStackThread
-
     caplog.set_level(logging.INFO)
-    with LocalStackThread(
-        port=0, auth_mode="none", dynamodb_endpoint=dynamodb_local.endpoint_url, reload=False, log_events=True
-    ) as stack:
+    with running_stack(dynamodb_endpoint=dynamodb_local.endpoint_url, log_events=True) as stack:
         room = unique("log")
         client = ChatClient(stack.ws_url, user_id="logger", rooms=room)
         client.wait_action("welcome")

@@ -129,7 +129,7 @@ def _refusal(request: urllib.request.Request) -> tuple[int, str, str]:
     ],
 )
 def test_wrongly_signed_request_is_forbidden(
-    server: GatewayServer, change: dict[str, str], code: str, message: str
+    server: GatewayServer, change: dict[str, Any], code: str, message: str
 ) -> None:
     """A signature for another service, region or key, or merely starting with AWS4-HMAC-SHA256: 403."""
     with connect(server.ws_url) as ws:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from serverless_app.local import events
 from serverless_app.local.throttle import TokenBucket
 
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "connection_id": "L0SM9cOFvHcCIhw=",
     "connected_at": 1_700_000_000_000,
     "domain_name": "127.0.0.1:3001",
@@ -80,3 +81,13 @@ def test_token_bucket_allows_burst_then_refills() -> None:
     now[0] = 0.5
     assert bucket.try_acquire() and not bucket.try_acquire()
     assert bucket.throttled == 2
+
+
+def test_token_bucket_reserve_paces_instead_of_refusing() -> None:
+    """``reserve`` takes a token on credit: the burst is free, then each one waits 1/rate more."""
+    now = [0.0]
+    bucket = TokenBucket(rate=2, burst=2, clock=lambda: now[0])
+    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
+    now[0] = 1.0  # the two reserved tokens are paid back: the bucket is empty, not in debt
+    assert bucket.reserve() == 0.5
+    assert bucket.throttled == 0

@@ -25,9 +25,10 @@ from serverless_app.definitions import CONNECT_FUNCTION, WELCOME_FUNCTION
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from serverless_app.local.http_guard import CONTENT_SECURITY_POLICY, HostPolicy
 from serverless_app.local.redact import redact
-from tests.local.fixtures.loop import eventually
 from tests.local.netutil import non_loopback_address
 from tests.local.signing import signed_request
+from tests.support.stacks import running_stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 INVOKE = "/2015-03-31/functions/{}/invocations"
@@ -35,14 +36,10 @@ INVOKE = "/2015-03-31/functions/{}/invocations"
 
 @pytest.fixture(scope="module")
 def stack(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
-    from serverless_app.local.background import LocalStackThread
-
-    with LocalStackThread(
-        host="0.0.0.0",
-        port=0,
-        auth_mode="token",
+    with running_stack(
         dynamodb_endpoint=dynamodb_local.endpoint_url,
-        reload=False,
+        host="0.0.0.0",
+        auth_mode="token",
         max_concurrency=2,
         log_events=True,
     ) as running:
@@ -277,7 +274,7 @@ def test_log_events_never_prints_a_token(stack: Any, caplog: pytest.LogCaptureFi
 
 def test_redact_hides_every_credential_and_keeps_the_rest() -> None:
     """Query parameters, headers in any case, multi-value forms and token= in text; the input is untouched."""
-    event = {
+    event: dict[str, Any] = {
         "queryStringParameters": {"token": "t1", "rooms": "general"},
         "multiValueQueryStringParameters": {"token": ["t1"], "rooms": ["general"]},
         "headers": {"authorization": "Bearer t2", "Sec-WebSocket-Protocol": "chat, t3", "Host": "h"},

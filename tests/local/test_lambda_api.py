@@ -22,7 +22,8 @@ from serverless_app.local.dynamodb_proxy import DynamoDBProxy
 from serverless_app.local.lambda_api import add_lambda_routes, parse_function_name
 from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.wiring import local_environments
-from tests.local.fixtures.loop import LoopThread, eventually, fixture_function, loop_thread
+from tests.local.fixtures.loop import LoopThread, fixture_function, loop_thread
+from tests.support.waiting import eventually
 
 FUNCTIONS = [
     fixture_function("echo"),

@@ -15,7 +15,8 @@ import pytest
 from serverless_app.definitions import DEFAULT_FUNCTION, FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError
 from serverless_app.local.lambda_runtime import InvocationResult, LambdaRuntime
-from tests.local.fixtures.loop import eventually, fixture_function
+from tests.local.fixtures.loop import fixture_function
+from tests.support.waiting import eventually, eventually_async
 
 T = TypeVar("T")
 ECHO = fixture_function("echo")
@@ -213,10 +214,10 @@ def test_handler_output_is_logged_and_never_corrupts_the_channel(caplog: pytest.
 
     async def scenario(rt: LambdaRuntime) -> list[InvocationResult]:
         results = [await rt.invoke("noisy", {}) for _ in range(3)]
-        for _ in range(100):  # stderr is forwarded asynchronously
-            if sum("[noisy] raw bytes on descriptor 1" in m for m in caplog.messages) == 3:
-                break
-            await asyncio.sleep(0.02)
+        await eventually_async(  # stderr is forwarded asynchronously
+            lambda: sum("[noisy] raw bytes on descriptor 1" in m for m in caplog.messages) == 3,
+            what="three raw writes logged",
+        )
         return results
 
     results = run([fixture_function("noisy")], scenario)
@@ -253,15 +254,21 @@ def test_hot_reload_runs_edited_code_without_a_restart(tmp_path: Path) -> None:
 def test_reload_lets_in_flight_invocations_finish_on_their_worker(tmp_path: Path) -> None:
     """An edit during an invocation does not interrupt it; only later invocations see the new code."""
     module = tmp_path / "inflight.py"
+    started = tmp_path / "started"
     module.write_text(
-        "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'old'\n"
+        "import pathlib, time\n"
+        "def handler(event, context):\n"
+        "    if event['s']:\n"
+        f"        pathlib.Path({str(started)!r}).touch()\n"
+        "    time.sleep(event['s'])\n"
+        "    return 'old'\n"
     )
     function = FunctionDefinition("inflight", "inflight.handler", 128, 5, "hot reload fixture")
 
     async def scenario(rt: LambdaRuntime) -> tuple[Any, Any]:
         await rt.invoke("inflight", {"s": 0})
         running = asyncio.ensure_future(rt.invoke("inflight", {"s": 0.5}))
-        await asyncio.sleep(0.1)
+        await eventually_async(started.exists, what="the slow invocation runs")
         module.write_text("def handler(event, context):\n    return 'new code'\n")
         later = await rt.invoke("inflight", {"s": 0})
         return (await running).payload, later.payload
@@ -294,10 +301,7 @@ def test_invoke_async_queues_the_invocation_and_returns_its_request_id(tmp_path:
 
     async def scenario(rt: LambdaRuntime) -> str:
         request_id = rt.invoke_async("record", {"path": str(target), "line": "queued"})
-        for _ in range(200):
-            if target.exists():
-                break
-            await asyncio.sleep(0.025)
+        await eventually_async(target.exists, what="the queued invocation ran")
         return request_id
 
     request_id = run([fixture_function("record")], scenario)
@@ -344,11 +348,7 @@ def test_an_idle_worker_killed_from_outside_is_replaced_transparently() -> None:
     async def scenario(rt: LambdaRuntime) -> tuple[int, InvocationResult]:
         pid = (await rt.invoke("echo", {})).payload["pid"]
         os.kill(pid, signal.SIGKILL)
-        for _ in range(200):  # until the process is reaped and the runtime has noticed
-            await asyncio.sleep(0.01)
-            if rt.stats()["echo"]["idle_workers"] == 1 and not _alive(pid):
-                await asyncio.sleep(0.05)
-                break
+        await eventually_async(lambda: not _alive(pid), what="the killed worker is reaped")
         return pid, await rt.invoke("echo", {})
 
     pid, result = run([ECHO], scenario)

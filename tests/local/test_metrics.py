@@ -19,7 +19,7 @@ from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.stats import EmfMetrics
 from tests.integration.clients import ChatClient, unique
 from tests.local.fixtures.emf_handlers import MALFORMED
-from tests.local.fixtures.loop import eventually
+from tests.support.waiting import eventually
 
 EMIT = FunctionDefinition("emit", "tests.local.fixtures.emf_handlers.emit", 128, 5, "prints EMF lines")
 

@@ -4,6 +4,7 @@ production keeping the chat history, and a dev and a prod stack side by side wit
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -40,7 +41,7 @@ PHYSICAL_NAMES = {
 and the property holding the name."""
 
 
-def physical_names(template: dict[str, Any]) -> dict[str, list[str]]:
+def physical_names(template: Mapping[str, Any]) -> dict[str, list[str]]:
     """Resource type → the physical names the template gives (every such resource must have one)."""
     names: dict[str, list[str]] = defaultdict(list)
     for logical_id, resource in template["Resources"].items():

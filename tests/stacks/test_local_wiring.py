@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from serverless_app.definitions import FUNCTIONS
+from serverless_app.definitions import FUNCTIONS, AuthMode
 from serverless_app.local.gateway import Gateway
+from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.wiring import DUMMY_CREDENTIALS, local_environments
 from tests.stacks.conftest import Synthesized
 
@@ -39,12 +40,12 @@ def test_every_route_calls_the_same_function_locally_and_in_the_template(token_s
         ):  # {"Fn::Join": ["", ["integrations/", {"Ref": id}]]}
             integration_id = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
         deployed[route["Properties"]["RouteKey"]] = _function_of_integration(token_stack, integration_id)
-    assert deployed == Gateway(runtime=None).routes
+    assert deployed == Gateway(LambdaRuntime(functions=FUNCTIONS, environments={}, reload=False)).routes
 
 
 @pytest.mark.parametrize("mode", ["token", "none"])
 def test_handlers_and_environment_names_match(
-    mode: str, token_stack: Synthesized, none_stack: Synthesized
+    mode: AuthMode, token_stack: Synthesized, none_stack: Synthesized
 ) -> None:
     """Each deployed function's handler string equals the local one, and the local environment has
     exactly the deployed variable names plus the documented local-only ones."""
@@ -53,7 +54,7 @@ def test_handlers_and_environment_names_match(
     local = local_environments(
         functions=FUNCTIONS,
         auth_mode=mode,
-        dynamodb_endpoint="http://127.0.0.1:1",  # type: ignore[arg-type]
+        dynamodb_endpoint="http://127.0.0.1:1",
         gateway_url="http://127.0.0.1:2",
         token_secret="s",
     )

@@ -1,7 +1,8 @@
 """The local runtime's token secret: ``.wschat/token-secret``, created on first use.
 
-Shared by ``wschat token`` and ``wschat serve`` so that a token minted on the command line
-is accepted by the local stack without any configuration. The generated secret is a plain
+The local runtime's, read by ``wschat serve`` and by ``wschat token`` (through
+:mod:`serverless_app.clients.secrets_source`) so that a token minted on the command line is accepted
+by the local stack without any configuration. The generated secret is a plain
 string (one key, kid derived from it); the file may also hold a JSON key set to rehearse a
 rotation locally (see :mod:`serverless_app.chat.auth`; ``wschat serve`` reads it at start).
 """

@@ -1,0 +1,1 @@
+"""What every test folder shares: bounded waits, the test chat client, local stacks."""
