@@ -6,13 +6,13 @@ The same service runs on DynamoDB Local in ``test_service.py``, ``test_rooms.py`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from serverless_app.chat.errors import Forbidden, NotFound, RateLimited, UnknownConnection
 from serverless_app.chat.models import Identity
-from serverless_app.chat.protocol import validate_server_frame
+from serverless_app.chat.protocol import ClientFrame, validate_server_frame
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import MemoryStore
@@ -35,7 +35,8 @@ def rules(memory: MemoryStore, clock: Clock) -> ChatService:
 
 
 def act(service: ChatService, connection: str, action: str, **fields: Any) -> list[Delivery]:
-    deliveries = service.handle(connection, {"action": action, **fields}, request_id="r")  # type: ignore[arg-type]
+    frame = cast(ClientFrame, {"action": action, **fields})
+    deliveries = service.handle(connection, frame, request_id="r")
     for delivery in deliveries:
         validate_server_frame(delivery.frame)
     return deliveries
@@ -85,7 +86,7 @@ def test_history_pages_backwards_without_gaps(rules: ChatService, clock: Clock) 
     seen: list[str] = []
     cursor = None
     while True:
-        fields = {"before": cursor} if cursor else {}
+        fields: dict[str, Any] = {"before": cursor} if cursor else {}
         (page,) = frames(act(rules, "a1", "getHistory", room="general", limit=2, **fields), "history")
         seen = [m["message"] for m in page["messages"]] + seen
         cursor = page["next_cursor"]

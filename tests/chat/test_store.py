@@ -88,7 +88,7 @@ def test_history_pages_backwards_then_forwards_without_gaps(store: ChatStore) ->
         page, more = store.room_history("general", limit=10, now=now, before=page[0].cursor)
         seen = [m.message for m in page] + seen
     assert seen == [f"m{i:02d}" for i in range(25)]
-    forward, more = store.room_history("general", limit=10, now=now, after=seen and page[-1].cursor)
+    forward, more = store.room_history("general", limit=10, now=now, after=page[-1].cursor)
     assert forward[0].message == "m05" and more
 
 
@@ -217,7 +217,7 @@ def test_the_posts_budget_grants_a_burst_then_asks_to_wait_for_what_the_rate_all
     """100 posts/s with bursts of 20: two chunks of 10 at one instant are granted, a third waits for
     100 ms (10 posts at 100/s); once that time has passed it is granted."""
     now = time.time() + 2000  # an instant no other test has spent
-    budget = {"rate": 100.0, "burst": 20, "ttl": int(now) + 60}
+    budget: dict[str, Any] = {"rate": 100.0, "burst": 20, "ttl": int(now) + 60}
     assert store.reserve_posts(10, now=now, **budget) == 0
     assert store.reserve_posts(10, now=now, **budget) == 0
     assert store.reserve_posts(10, now=now, **budget) == 100
@@ -228,7 +228,7 @@ def test_the_posts_budget_is_one_for_every_caller(store: ChatStore, budget_item:
     """Eight threads reserving chunks of 5 at one instant (a burst of 20) share one budget: exactly
     four reservations are granted, however the writes interleave."""
     now = time.time() + 4000  # an instant no other test has spent
-    budget = {"rate": 50.0, "burst": 20, "ttl": int(now) + 60}
+    budget: dict[str, Any] = {"rate": 50.0, "burst": 20, "ttl": int(now) + 60}
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: store.reserve_posts(5, now=now, **budget), range(8)))
     assert sorted(answers)[:4] == [0, 0, 0, 0] and all(answer > 0 for answer in sorted(answers)[4:])
@@ -240,7 +240,7 @@ def test_a_budget_state_no_caller_could_have_written_is_replaced_not_waited_for(
     """A ``tat`` an hour ahead (a clock that jumped, a rate since lowered) would make every caller
     wait an hour; it is further ahead than this rate and burst can reach, so it is replaced."""
     now = time.time()
-    budget = {"rate": 100.0, "burst": 20, "ttl": int(now) + 60}
+    budget: dict[str, Any] = {"rate": 100.0, "burst": 20, "ttl": int(now) + 60}
     assert store.reserve_posts(10, now=now + 3600, **budget) == 0
     assert store.reserve_posts(10, now=now, **budget) == 0
     assert store.reserve_posts(10, now=now, **budget) == 0

@@ -104,7 +104,7 @@ def test_typing_is_claimed_once_per_interval(any_store: ChatStore) -> None:
 
 def test_a_rate_grants_its_burst_then_says_how_long_to_wait(any_store: ChatStore) -> None:
     """spend at 10/s, bursts of 3: three at once, the fourth waits 100 ms; another bucket is separate."""
-    limits = {"rate": 10.0, "burst": 3, "ttl": int(NOW) + 60}
+    limits: dict[str, Any] = {"rate": 10.0, "burst": 3, "ttl": int(NOW) + 60}
     assert [any_store.spend("alice", "message", now=NOW, **limits) for _ in range(3)] == [0, 0, 0]
     assert any_store.spend("alice", "message", now=NOW, **limits) == 100
     assert any_store.spend("alice", "action", now=NOW, **limits) == 0
