@@ -183,7 +183,7 @@ async def connect_many(ws_url: str, count: int, *, parallel: int = 40, **query: 
 
 
 @contextlib.contextmanager
-def run_stack(*, dynamodb_endpoint: str, **options: Any) -> Iterator[Any]:
+def run_stack(*, dynamodb_endpoint: str | None, **options: Any) -> Iterator[Any]:
     """:func:`~tests.support.stacks.running_stack` without the web client."""
     with running_stack(dynamodb_endpoint=dynamodb_endpoint, **({"static_dir": None} | options)) as stack:
         yield stack

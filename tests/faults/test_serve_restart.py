@@ -38,6 +38,7 @@ async def send_acked(client: ChatClient, client_msg_id: str) -> dict[str, Any]:
 def test_serve_restarted_on_persisted_data_keeps_the_history_and_serves_again(tmp_path: Path) -> None:
     """Everything acknowledged before the stop is in the history after the start; new sends work."""
     options: dict[str, Any] = {
+        "dynamodb_endpoint": None,  # a DynamoDB Local of its own, on disk, restarted with the stack
         "in_memory": False,
         "data_dir": tmp_path / "dynamodb",
         "dynamodb_port": free_port(),

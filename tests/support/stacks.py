@@ -16,9 +16,11 @@ TOKEN_SECRET = "t" * 64
 
 
 @contextlib.contextmanager
-def running_stack(*, dynamodb_endpoint: str, **options: Any) -> Iterator[LocalStack]:
+def running_stack(*, dynamodb_endpoint: str | None, **options: Any) -> Iterator[LocalStack]:
     """``run_local_stack`` on a background thread: a free port, auth ``none`` and no hot reload
-    unless ``options`` say otherwise; yields the running stack (``ws_url``, ``http_url``, ...)."""
+    unless ``options`` say otherwise; yields the running stack (``ws_url``, ``http_url``, ...).
+    ``dynamodb_endpoint`` ``None``: the stack starts a DynamoDB Local of its own (``options`` may
+    say where it keeps its data)."""
     defaults: dict[str, Any] = {"port": 0, "auth_mode": "none", "reload": False}
     with LocalStackThread(dynamodb_endpoint=dynamodb_endpoint, **(defaults | options)) as stack:
         yield stack
