@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat import container
@@ -71,7 +72,7 @@ def _forget_half_made(connection_id: str, rooms: list[str]) -> None:
 
 
 @lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     settings = container.settings()
     request = WebSocketRequest(event)
     identity = _identity(request, settings.auth_mode)
