@@ -6,6 +6,7 @@
 import { $, h } from "./dom.js";
 import { checkEndpoint, defaultEndpoint } from "./endpoint.js";
 
+// The protocol schema's room and user_id patterns (tests/clients/test_web_patterns.py keeps them equal).
 const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const USER_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 const CONTROL_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;

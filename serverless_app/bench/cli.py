@@ -13,7 +13,6 @@ import click
 from rich.console import Console
 
 from serverless_app.bench.load import (
-    DEFAULT_URL,
     BenchConfig,
     TokenSource,
     command_tokens,
@@ -21,6 +20,7 @@ from serverless_app.bench.load import (
     secret_tokens,
 )
 from serverless_app.bench.report import plot_results, summary, write_json
+from serverless_app.clients.endpoint import DEFAULT_URL
 
 __all__ = ["bench"]
 

@@ -30,7 +30,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -45,22 +44,20 @@ from serverless_app.bench.stats import (
     percentiles,
     summary_dict,
 )
+from serverless_app.clients.endpoint import DEFAULT_URL, connect_url
 from serverless_app.local.throttle import TokenBucket
 
 __all__ = [
-    "DEFAULT_URL",
     "BenchConfig",
     "BenchResult",
     "Hook",
     "TokenSource",
     "command_tokens",
-    "connect_url",
     "raise_fd_limit",
     "run_bench",
     "secret_tokens",
 ]
 
-DEFAULT_URL = "ws://127.0.0.1:3001/prod"
 _MESSAGE_PREFIX = '{"action":"message"'
 _ERROR_PREFIX = '{"action":"error"'
 
@@ -202,19 +199,6 @@ def raise_fd_limit(needed: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
-
-
-def connect_url(base: str, *, room: str, user: str | None = None, token: str | None = None) -> str:
-    """``base`` with ``rooms=``, and ``token=`` (token mode) or ``user_id=`` (auth mode none)."""
-    parts = urlsplit(base)
-    query = {"rooms": room}
-    if token is not None:
-        query["token"] = token
-    elif user is not None:
-        query["user_id"] = user
-    extra = urlencode(query, safe=",")
-    merged = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, merged, parts.fragment))
 
 
 def secret_tokens(secret: str, *, ttl_s: int = 3600) -> TokenSource:
@@ -384,7 +368,7 @@ class _Run:
                     token_by_user[client.user] = await self.tokens(client.user)
         for client in self.clients:
             token = token_by_user.get(client.user)
-            urls.append(connect_url(config.url, room=client.room, user=client.user, token=token))
+            urls.append(connect_url(config.url, [client.room], token=token, user_id=client.user))
         task = progress.add_task("connect", total=len(self.clients))
         slots = asyncio.Semaphore(config.connect_concurrency)
         interval = 1.0 / config.connect_rate

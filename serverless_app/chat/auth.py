@@ -36,6 +36,7 @@ from typing import Any, Generic, TypeVar
 
 import jwt
 
+from serverless_app.chat.protocol import USER_ID
 from serverless_app.definitions import EnvVar
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
 
 ISSUER = "wschat"
 AUDIENCE = "wschat"
-_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ALGORITHM = "HS256"
 LEEWAY_S = int(os.environ.get(EnvVar.TOKEN_LEEWAY_S) or 30)
@@ -230,7 +230,7 @@ def mint_token(
     now: float | None = None,
 ) -> str:
     """A token for ``user_id`` signed with the current key of ``secret`` (plain or JSON, see the module)."""
-    if not _USER.fullmatch(user_id):
+    if not USER_ID.fullmatch(user_id):
         raise ValueError(f"invalid user id {user_id!r}: 1–64 of letters, digits, '_', '.', '@', '-'")
     keys = parse_signing_keys(secret)
     issued = int(time.time() if now is None else now)
@@ -329,7 +329,7 @@ class TokenVerifier:
 def claims_from_payload(claims: dict[str, Any]) -> TokenClaims:
     """The identity in a verified token: ``sub`` must be a valid user id."""
     user_id = claims.get("sub")
-    if not isinstance(user_id, str) or not _USER.fullmatch(user_id):
+    if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
         raise InvalidToken("token subject is not a valid user id")
     name = claims.get("name") or claims.get("cognito:username") or claims.get("preferred_username")
     return TokenClaims(

@@ -31,8 +31,10 @@ from serverless_app.chat.models import Role, StoredMessage, Visibility
 __all__ = [
     "CLIENT_ACTIONS",
     "MAX_FRAME_BYTES",
+    "ROOM_NAME",
     "SCHEMA",
     "SERVER_ACTIONS",
+    "USER_ID",
     "ClientFrame",
     "MessageFrame",
     "Role",
@@ -62,6 +64,13 @@ __all__ = [
 SCHEMA: dict[str, Any] = json.loads((Path(__file__).with_name("protocol.schema.json")).read_text("utf-8"))
 CLIENT_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["client"])
 SERVER_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["server"])
+
+USER_ID = re.compile(SCHEMA["definitions"]["user_id"]["pattern"])
+"""A user id (a token's ``sub``), from the schema's ``user_id`` pattern: the one home of it in Python
+(the authorizer, ``wschat token``, the clients; ``tests/clients/test_web_patterns.py`` checks
+``web/app.js``, which loads no schema, against it)."""
+ROOM_NAME = re.compile(SCHEMA["definitions"]["room"]["pattern"])
+"""A room name, from the schema's ``room`` pattern."""
 
 MAX_FRAME_BYTES = 120 * 1024
 """The most a server frame may weigh, encoded: ``@connections`` refuses a post over 128 KiB (413),

@@ -10,7 +10,6 @@ gap-free (see ``docs/protocol.md``).
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,7 +47,8 @@ from serverless_app.chat.models import (
     StoredMessage,
 )
 from serverless_app.chat.protocol import (
-    SCHEMA,
+    ROOM_NAME,
+    USER_ID,
     ClientFrame,
     ServerFrame,
     ack_frame,
@@ -80,9 +80,6 @@ __all__ = [
 
 CONNECT_GRACE_S = 30.0
 """A connection this young may still be inside ``$connect`` (29 s integration timeout)."""
-
-_ROOM = re.compile(SCHEMA["definitions"]["room"]["pattern"])
-_USER = re.compile(SCHEMA["definitions"]["user_id"]["pattern"])
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,7 @@ def parse_rooms(raw: str | None, *, default: str, maximum: int) -> list[str]:
     rooms = list(dict.fromkeys(part.strip() for part in (raw or "").split(",") if part.strip()))
     if not rooms:
         return [default]
-    bad = [room for room in rooms if not _ROOM.fullmatch(room)]
+    bad = [room for room in rooms if not ROOM_NAME.fullmatch(room)]
     if bad:
         raise InvalidField(f"rooms: {bad[0][:70]!r} is not a valid room name")
     if len(rooms) > maximum:
@@ -131,7 +128,7 @@ def parse_rooms(raw: str | None, *, default: str, maximum: int) -> list[str]:
 
 
 def valid_user_id(user_id: str) -> bool:
-    return bool(_USER.fullmatch(user_id))
+    return bool(USER_ID.fullmatch(user_id))
 
 
 class ChatService:

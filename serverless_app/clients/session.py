@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from serverless_app.chat.protocol import ROOM_NAME, USER_ID
+
 __all__ = [
     "RECOVERY_OVERLAP_S",
     "Acked",
@@ -102,8 +104,6 @@ MAX_CONNECT_ROOMS = 20
 DIRECT_PREFIX = "dm-"
 """Room names starting with this are reserved for direct conversations."""
 
-_ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ZERO_ID = "0" * 32
 MAX_TEXT = 4000
@@ -129,12 +129,12 @@ def validate_text(text: str) -> str | None:
 
 def valid_user_id(user_id: str) -> bool:
     """Whether ``user_id`` follows the protocol's user id pattern."""
-    return bool(_USER.fullmatch(user_id))
+    return bool(USER_ID.fullmatch(user_id))
 
 
 def valid_room(room: str) -> bool:
     """Whether ``room`` follows the protocol's room name pattern."""
-    return bool(_ROOM.fullmatch(room))
+    return bool(ROOM_NAME.fullmatch(room))
 
 
 def _parse_timestamp(stamp: str) -> datetime:

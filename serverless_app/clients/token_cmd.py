@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from serverless_app.chat.auth import DEFAULT_MAX_LIFETIME_S, mint_token, parse_signing_keys
+from serverless_app.chat.protocol import USER_ID
 from serverless_app.clients.secrets_source import resolve_secret, secret_options
 
 __all__ = ["MAX_TTL_S", "MIN_SECRET_BYTES", "parse_ttl", "token"]
@@ -24,7 +25,6 @@ and tokens cannot be revoked, so keep them short."""
 MIN_SECRET_BYTES = 32
 """Shortest HS256 key accepted (RFC 7518 §3.2: at least the hash size)."""
 
-_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _TTL_PART = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -81,7 +81,7 @@ def token(
     --secret-arn with the ARN of its `websocket-token-secret`. A secret holding several keys
     ({"current": KID, "keys": {KID: SECRET, ...}}) signs with the current one.
     """
-    if not _USER.fullmatch(user):
+    if not USER_ID.fullmatch(user):
         raise click.BadParameter(
             f"{user!r} is not a valid user id: 1–64 of letters, digits, '_', '.', '@', '-', "
             "starting with a letter or digit",

@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.helpers import set_exception
 from aiohttp.http_websocket import WebSocketError
 
-from serverless_app.local import events
+from serverless_app.local import gateway_events
 from serverless_app.local.errors import ConnectionsError, Gone, LimitExceeded
 
 __all__ = ["Connection", "install_frame_guard", "send_message"]
@@ -103,8 +103,10 @@ class Connection:
         self._wakeup.set()
 
     def send_error(self, message: str, request_id: str) -> None:
-        """An API Gateway error frame (``Internal server error``, ...) to this client, if it can take one."""
-        frame = events.error_frame(message, connection_id=self.connection_id, request_id=request_id)
+        """API Gateway's own error message (``Internal server error``, ...) to this client, if it can take one."""
+        frame = gateway_events.gateway_error_message(
+            message, connection_id=self.connection_id, request_id=request_id
+        )
         with contextlib.suppress(ConnectionsError):
             self.post(frame.encode())
 

@@ -3,7 +3,7 @@
 This is the WebSocket wire. The model both wires act on is :class:`~serverless_app.local.connections.Connections`
 (a :class:`~serverless_app.local.connection.Connection` per client, with its bounded outbound queue);
 the ``@connections`` HTTP wire is :mod:`serverless_app.local.connections_api`, the event shapes
-:mod:`serverless_app.local.events`.
+:mod:`serverless_app.local.gateway_events`.
 What is reproduced, and where AWS documents it, is listed in ``docs``/DESIGN.md §1:
 
 * ``$connect`` holds the upgrade until the (optional) REQUEST authorizer and the handler return;
@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from aiohttp import WSMsgType, web
 
 from serverless_app.definitions import LIMITS, ROUTES, STAGE_NAME, TOKEN_QUERY_PARAMETER, GatewayLimits
-from serverless_app.local import events
+from serverless_app.local import gateway_events
 from serverless_app.local.chaos import Chaos
 from serverless_app.local.connection import Connection, install_frame_guard
 from serverless_app.local.connections import Connections
@@ -247,7 +247,7 @@ class Gateway:
             self.stats.connects_throttled += 1
             return web.json_response({"message": "Too Many Requests"}, status=429)
         connection = Connection(
-            connection_id=events.new_id(),
+            connection_id=gateway_events.new_id(),
             connected_at_ms=int(time.time() * 1000),
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),
@@ -305,7 +305,7 @@ class Gateway:
         query: dict[str, list[str]] = {}
         for key, value in request.query.items():
             query.setdefault(key, []).append(value)
-        event = events.connect_event(headers=headers, query=query, **self._context(connection))
+        event = gateway_events.connect_event(headers=headers, query=query, **self._context(connection))
         if self.authorizer_function is not None:
             status, authorizer = await self._authorize(event, query)
             if status is not None:
@@ -334,13 +334,13 @@ class Gateway:
         return 200, returned
 
     async def _authorize(
-        self, connect: events.WebSocketEvent, query: Mapping[str, list[str]]
+        self, connect: gateway_events.WebSocketEvent, query: Mapping[str, list[str]]
     ) -> tuple[int | None, dict[str, Any] | None]:
         """Run the REQUEST authorizer: ``(None, context)`` to allow, else ``(status, None)``."""
         if not any(query.get(TOKEN_QUERY_PARAMETER, [])):
             return 401, None  # identity source missing: API Gateway answers 401 without invoking
         assert self.authorizer_function is not None
-        event = events.authorizer_event(connect, region=self.region, account_id=self.account_id)
+        event = gateway_events.authorizer_event(connect, region=self.region, account_id=self.account_id)
         started = time.monotonic()
         result = await self._call(self.authorizer_function, dict(event))
         if result is None:
@@ -402,7 +402,7 @@ class Gateway:
         return "$default" if "$default" in self.routes else None
 
     async def _dispatch(self, connection: Connection, body: str) -> None:
-        request_id = events.new_id()
+        request_id = gateway_events.new_id()
         if not self.bucket.try_acquire():
             self.stats.messages_throttled += 1
             connection.send_error("Too Many Requests", request_id)
@@ -411,7 +411,7 @@ class Gateway:
         if route is None:
             connection.send_error("Forbidden", request_id)
             return
-        event = events.message_event(
+        event = gateway_events.message_event(
             route_key=route, body=body, authorizer=connection.authorizer, **self._context(connection)
         )
         request_id = event["requestContext"]["requestId"]
@@ -491,7 +491,7 @@ class Gateway:
                 function,
             )
             return
-        event = events.disconnect_event(
+        event = gateway_events.disconnect_event(
             status_code=int(code),
             reason=reason,
             host=connection.domain_name,

@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-__all__ = ["DEFAULT_URL", "fetch_stats", "format_metrics", "stats"]
+__all__ = ["DEFAULT_SERVE_URL", "fetch_stats", "format_metrics", "stats"]
 
-DEFAULT_URL = "http://127.0.0.1:3001"
+DEFAULT_SERVE_URL = "http://127.0.0.1:3001"
 """Where ``wschat serve`` listens by default."""
 _COLUMNS = ("sum", "count", "p50", "p95", "max")
 
@@ -63,7 +63,7 @@ def _cell(value: Any) -> str:
 @click.command("stats")
 @click.option(
     "--url",
-    default=DEFAULT_URL,
+    default=DEFAULT_SERVE_URL,
     show_default=True,
     envvar="WSCHAT_STATS_URL",
     help="Base URL of the local stack (wschat serve); also $WSCHAT_STATS_URL.",

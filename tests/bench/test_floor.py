@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from benchmarks.floor_server import run_floor_server
 from serverless_app.bench.cli import bench
-from serverless_app.bench.load import BenchConfig, connect_url, run_bench
+from serverless_app.bench.load import BenchConfig, run_bench
+from serverless_app.clients.endpoint import connect_url
 
 REQUIRED_KEYS = {
     "clients",
@@ -26,8 +27,8 @@ REQUIRED_KEYS = {
 
 
 def test_the_connect_url_carries_the_room_and_the_user_or_the_token() -> None:
-    assert connect_url("ws://h:1/prod", room="r1", user="u1") == "ws://h:1/prod?rooms=r1&user_id=u1"
-    assert connect_url("ws://h:1/prod?x=1", room="r", token="t.k") == "ws://h:1/prod?x=1&rooms=r&token=t.k"
+    assert connect_url("ws://h:1/prod", ["r1"], user_id="u1") == "ws://h:1/prod?rooms=r1&user_id=u1"
+    assert connect_url("ws://h:1/prod?x=1", ["r"], token="t.k") == "ws://h:1/prod?x=1&rooms=r&token=t.k"
 
 
 def test_twenty_clients_in_two_rooms_get_every_message_exactly_once() -> None:

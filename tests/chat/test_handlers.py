@@ -9,8 +9,9 @@ from typing import Any
 
 import jwt
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from serverless_app.chat import container
+from serverless_app.chat import container, errors
 from serverless_app.chat.auth import mint_token
 from serverless_app.chat.handlers import authorizer, connect, default, disconnect, welcome
 from serverless_app.chat.protocol import validate_server_frame
@@ -89,6 +90,35 @@ def test_invalid_rooms_in_the_connect_url_reject_the_handshake(
     )
     assert connect.handler(event, None)["statusCode"] == 400
     assert sum(item_counts(ddb).values()) == 0
+
+
+CONNECT_REFUSALS: list[tuple[type[errors.ChatError], int]] = [
+    (errors.InvalidJson, 400),
+    (errors.InvalidFrame, 400),
+    (errors.UnknownAction, 400),
+    (errors.InvalidField, 400),
+    (errors.InvalidCursor, 400),
+    (errors.RateLimited, 429),
+    (errors.Forbidden, 500),
+    (errors.NotFound, 500),
+    (errors.RoomExists, 500),
+    (errors.TokenExpired, 500),
+    (errors.UnknownConnection, 500),
+    (errors.StorageUnavailable, 500),
+    (errors.ChatError, 500),
+]
+
+
+def test_every_chat_error_has_a_connect_refusal_status() -> None:
+    named = {getattr(errors, name) for name in errors.__all__ if isinstance(getattr(errors, name), type)}
+    assert named - {errors.FrameError} == {kind for kind, _ in CONNECT_REFUSALS}
+
+
+@pytest.mark.parametrize(("kind", "status"), CONNECT_REFUSALS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_a_chat_error_refuses_the_handshake_by_its_class(kind: type[errors.ChatError], status: int) -> None:
+    """A frame error (an unusable connect URL) is 400, a limit 429, anything else 500."""
+    error = errors.RateLimited("x", retry_after_ms=1) if kind is errors.RateLimited else kind("x")
+    assert connect.refusal_status(error) == status
 
 
 BAD_FRAMES = [
@@ -325,8 +355,11 @@ def test_disconnect_removes_every_record_and_is_idempotent(
     )
 
 
-class _Context:
-    def get_remaining_time_in_millis(self) -> int:
+class _Context(LambdaContext):
+    """Only the remaining time (Powertools' fields are absent, as when a test passes None)."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
         return 5000
 
 

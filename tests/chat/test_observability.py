@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverless_app import definitions
 from serverless_app.chat import container
@@ -21,17 +22,17 @@ from tests.chat.conftest import connection_id, ws_event
 from tests.chat.connections_double import ConnectionsDouble
 
 
-class LambdaContext:
-    """The fields of the Lambda context object Powertools reads."""
-
-    function_name = "websocket-default"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:websocket-default"
+class Context(LambdaContext):
+    """A Lambda context with the fields Powertools reads."""
 
     def __init__(self) -> None:
-        self.aws_request_id = f"lambda-{time.monotonic_ns()}"
+        self._function_name = "websocket-default"
+        self._memory_limit_in_mb = 256
+        self._invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:websocket-default"
+        self._aws_request_id = f"lambda-{time.monotonic_ns()}"
 
-    def get_remaining_time_in_millis(self) -> int:
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
         return 5000
 
 
@@ -62,7 +63,7 @@ def metric_values(blobs: list[dict[str, Any]]) -> dict[str, float]:
 def connect_as(user: str, rooms: str = "general") -> str:
     cid = connection_id()
     event = ws_event("$connect", cid, query={"rooms": rooms}, authorizer={"user_id": user})
-    assert connect.handler(event, LambdaContext())["statusCode"] == 200
+    assert connect.handler(event, Context())["statusCode"] == 200
     return cid
 
 
@@ -71,7 +72,7 @@ def send(cid: str, frame: dict[str, Any] | str, user: str | None = None) -> dict
     body = frame if isinstance(frame, str) else json.dumps(frame)
     authorizer_context = {"user_id": user} if user else None
     event = ws_event("$default", cid, body=body, authorizer=authorizer_context)
-    assert default.handler(event, LambdaContext()) == {"statusCode": 200}
+    assert default.handler(event, Context()) == {"statusCode": 200}
     return event
 
 
@@ -195,7 +196,7 @@ def test_refused_tokens_and_identities_are_auth_failures(
         {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:0:abc/prod/$connect"}
     )
     with pytest.raises(Exception, match=r"^Unauthorized$"):
-        authorizer.handler(request_event, LambdaContext())
+        authorizer.handler(request_event, Context())
     logs, blobs = printed(capsys)
     assert metric_values(blobs) == {MetricName.AUTH_FAILURES: 1}
     [refused] = [line for line in logs if line["message"] == "token refused"]
@@ -203,14 +204,14 @@ def test_refused_tokens_and_identities_are_auth_failures(
     assert refused["connection_id"] == cid and refused["route"] == "$connect"
 
     request_event["queryStringParameters"] = {"token": mint_token("alice", "s" * 64)}
-    assert authorizer.handler(request_event, LambdaContext())["principalId"] == "alice"
+    assert authorizer.handler(request_event, Context())["principalId"] == "alice"
     logs, blobs = printed(capsys)
     assert blobs == [] and [line["user_id"] for line in logs if line["message"] == "token accepted"] == [
         "alice"
     ]
 
     monkeypatch.setenv("AUTH_MODE", "token")
-    assert connect.handler(ws_event("$connect", connection_id()), LambdaContext())["statusCode"] == 401
+    assert connect.handler(ws_event("$connect", connection_id()), Context())["statusCode"] == 401
     _, blobs = printed(capsys)
     assert metric_values(blobs) == {MetricName.AUTH_FAILURES: 1}
 
@@ -236,7 +237,7 @@ def test_the_welcome_reports_its_latency_and_carries_the_connects_correlation_id
         "user_id": "alice",
         "connected_at_ms": int(time.time() * 1000) - 250,
     }
-    assert welcome.handler(payload, LambdaContext()) == {"welcomed": True}
+    assert welcome.handler(payload, Context()) == {"welcomed": True}
     logs, blobs = printed(capsys)
     values = metric_values(blobs)
     assert 250 <= values[MetricName.WELCOME_LATENCY] < 10_000

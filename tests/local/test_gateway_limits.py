@@ -119,7 +119,7 @@ def test_max_duration_closes_despite_activity(tmp_path: Path) -> None:
         assert event["requestContext"]["disconnectStatusCode"] == 1001
 
 
-def test_integration_timeout_sends_error_frame_and_connection_survives(tmp_path: Path) -> None:
+def test_integration_timeout_sends_the_gateway_error_message_and_connection_survives(tmp_path: Path) -> None:
     """The client gets AWS's timeout frame; the connection stays open (the Lambda runs on)."""
     routes = {"$default": "websocket-default"}  # no $connect: only messages meet the short timeout
     limits = replace(LIMITS, integration_timeout_s=1.0)
@@ -144,7 +144,9 @@ def test_integration_timeout_sends_error_frame_and_connection_survives(tmp_path:
         assert frames[-1]["echo"]["requestContext"]["connectionId"] == frame["connectionId"]
 
 
-def test_stage_throttling_rejects_connects_with_429_and_messages_with_error_frame(tmp_path: Path) -> None:
+def test_stage_throttling_rejects_connects_with_429_and_messages_with_the_gateway_error_message(
+    tmp_path: Path,
+) -> None:
     limits = replace(LIMITS, stage_rate_limit=0.001, stage_burst_limit=3)  # 3 requests, no refill
     with serve_gateway(tmp_path, limits=limits) as server, connect(server.ws_url) as ws:
         replies = []

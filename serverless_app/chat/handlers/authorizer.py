@@ -21,6 +21,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverless_app.chat.auth import DEFAULT_MAX_LIFETIME_S, InvalidToken, TokenClaims, TokenVerifier
 from serverless_app.chat.observability import bind, lambda_handler, logger, record_auth_failure
 from serverless_app.definitions import TOKEN_QUERY_PARAMETER, EnvVar
@@ -62,7 +64,7 @@ def _secrets_manager() -> Any:
     return boto3.client("secretsmanager")
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     policy = _authorize(event, context)
     if policy is None:
         # API Gateway's cue for 401; raised outside the traced handler, so a refused token is no error there
@@ -71,7 +73,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @lambda_handler
-def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+def _authorize(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any] | None:
     token = (event.get("queryStringParameters") or {}).get(TOKEN_QUERY_PARAMETER)
     try:
         claims = _verifier()(token)

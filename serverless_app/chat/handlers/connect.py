@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverless_app.chat import container
@@ -53,6 +54,15 @@ def _expiry(value: Any) -> int | None:
         return None
 
 
+REFUSALS: tuple[tuple[type[ChatError], int], ...] = ((FrameError, 400), (RateLimited, 429))
+"""The handshake's status for a :class:`ChatError` of each kind (the first that matches)."""
+
+
+def refusal_status(error: ChatError) -> int:
+    """400 for an unusable connect URL, 429 over a limit, else 500 (storage failed, maybe halfway)."""
+    return next((status for kind, status in REFUSALS if isinstance(error, kind)), 500)
+
+
 def _forget_half_made(connection_id: str, rooms: list[str]) -> None:
     """Best effort: a refused handshake gets no ``$disconnect``, so remove what was already written."""
     try:
@@ -62,7 +72,7 @@ def _forget_half_made(connection_id: str, rooms: list[str]) -> None:
 
 
 @lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     settings = container.settings()
     request = WebSocketRequest(event)
     identity = _identity(request, settings.auth_mode)
@@ -80,7 +90,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         outcome = container.service().connect(request.connection_id, identity, rooms)
     except ChatError as error:
-        status = 400 if isinstance(error, FrameError) else 429 if isinstance(error, RateLimited) else 500
+        status = refusal_status(error)
         logger.warning("connect refused", status=status, code=error.code, reason=error.message)
         if isinstance(error, RateLimited):
             record_rate_limited()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverless_app.chat import container
 from serverless_app.chat.connections_api import callback_url
 from serverless_app.chat.delivery import deliver
@@ -33,7 +35,7 @@ def _bind_frame(request: WebSocketRequest, frame: ClientFrame | None, deliveries
 
 
 @lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     request = WebSocketRequest(event)
     service = container.service()
     api = container.connections_api(callback_url(request.domain_name, request.stage))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverless_app.chat import container
 from serverless_app.chat.connections_api import callback_url
 from serverless_app.chat.delivery import deliver
@@ -17,7 +19,7 @@ from serverless_app.chat.observability import bind, lambda_handler, logger, reco
 
 
 @lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     request = WebSocketRequest(event)
     bind(user_id=(request.authorizer or {}).get("user_id"))
     service = container.service()

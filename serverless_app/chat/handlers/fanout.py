@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverless_app.chat import container
 from serverless_app.chat.delivery import Shard, deliver_range
 from serverless_app.chat.observability import bind, lambda_handler, record_delivery
@@ -23,7 +25,7 @@ from serverless_app.chat.observability import logger as log
 
 
 @lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     started = time.perf_counter()
     shard = Shard.from_json(event)
     bind(room=shard.room_pass.room)

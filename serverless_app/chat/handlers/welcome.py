@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverless_app.chat import container
 from serverless_app.chat.connections_api import ConnectionsApi, PostResult
 from serverless_app.chat.delivery import deliver
@@ -40,7 +42,7 @@ def wait_until_live(api: ConnectionsApi, connection_id: str, *, budget_s: float)
 
 
 @lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     """``event``: the connection, its ``@connections`` URL, the welcome frame and the announcements;
     from ``$connect`` also its ``request_id`` (this invocation's ``correlation_id``), ``user_id`` and
     ``connected_at_ms`` (when the connection opened, for ``WelcomeLatency``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from serverless_app.local import events
+from serverless_app.local import gateway_events
 from serverless_app.local.throttle import TokenBucket
 
 CONTEXT: dict[str, Any] = {
@@ -20,19 +20,19 @@ CONTEXT: dict[str, Any] = {
 
 def test_ids_look_like_api_gateway_ids() -> None:
     """16 characters of URL-safe base64 ending in "=" (like ``L0SM9cOFvHcCIhw=``), all different."""
-    ids = {events.new_id() for _ in range(200)}
+    ids = {gateway_events.new_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{15}=", value) for value in ids)  # URL-safe, as on AWS
 
 
 def test_request_time_is_clf_utc() -> None:
     """``26/Nov/2026:17:41:32 +0000``."""
-    assert events.request_time(1_795_714_892_000) == "26/Nov/2026:17:41:32 +0000"
+    assert gateway_events.request_time(1_795_714_892_000) == "26/Nov/2026:17:41:32 +0000"
 
 
 def test_connect_event_has_headers_and_query_views() -> None:
     """Single-value views keep the last value; multi-value views keep all; no messageId on CONNECT."""
-    event = events.connect_event(
+    event = gateway_events.connect_event(
         headers={"Host": ["h"], "X-Multi": ["a", "b"]}, query={"rooms": ["x", "y"]}, **CONTEXT
     )
     assert event["headers"] == {"Host": "h", "X-Multi": "b"}
@@ -47,27 +47,29 @@ def test_connect_event_has_headers_and_query_views() -> None:
 
 
 def test_connect_event_without_query_omits_query_views() -> None:
-    event = events.connect_event(headers={}, query={}, **CONTEXT)
+    event = gateway_events.connect_event(headers={}, query={}, **CONTEXT)
     assert "queryStringParameters" not in event and "multiValueQueryStringParameters" not in event
 
 
 def test_message_event_carries_body_message_id_and_authorizer() -> None:
-    event = events.message_event(route_key="$default", body="hi", authorizer={"principalId": "u"}, **CONTEXT)
+    event = gateway_events.message_event(
+        route_key="$default", body="hi", authorizer={"principalId": "u"}, **CONTEXT
+    )
     assert event["body"] == "hi" and event["isBase64Encoded"] is False
     assert event["requestContext"]["messageId"]
     assert event["requestContext"]["authorizer"] == {"principalId": "u"}
 
 
 def test_disconnect_event_carries_status_and_reason() -> None:
-    event = events.disconnect_event(status_code=1001, reason="Going away", host="h:1", **CONTEXT)
+    event = gateway_events.disconnect_event(status_code=1001, reason="Going away", host="h:1", **CONTEXT)
     context = event["requestContext"]
     assert (context["disconnectStatusCode"], context["disconnectReason"]) == (1001, "Going away")
     assert context["eventType"] == "DISCONNECT"
 
 
 def test_authorizer_event_is_request_type_with_method_arn() -> None:
-    connect = events.connect_event(headers={}, query={"token": ["t"]}, **CONTEXT)
-    event = events.authorizer_event(connect, region="us-east-1", account_id="000000000000")
+    connect = gateway_events.connect_event(headers={}, query={"token": ["t"]}, **CONTEXT)
+    event = gateway_events.authorizer_event(connect, region="us-east-1", account_id="000000000000")
     assert event["type"] == "REQUEST"
     assert event["methodArn"] == "arn:aws:execute-api:us-east-1:000000000000:l0ca1wsapi/prod/$connect"
     assert event["queryStringParameters"] == {"token": "t"}

@@ -23,7 +23,7 @@ __all__ = [
     "authorizer_event",
     "connect_event",
     "disconnect_event",
-    "error_frame",
+    "gateway_error_message",
     "message_event",
     "new_id",
     "request_time",
@@ -200,6 +200,6 @@ def authorizer_event(connect: WebSocketEvent, *, region: str, account_id: str) -
     }
 
 
-def error_frame(message: str, *, connection_id: str, request_id: str) -> str:
-    """The JSON error frame API Gateway sends to the client (e.g. ``Internal server error``)."""
+def gateway_error_message(message: str, *, connection_id: str, request_id: str) -> str:
+    """API Gateway's own error message to the client (e.g. ``Internal server error``), not a chat ``error`` frame."""
     return json.dumps({"message": message, "connectionId": connection_id, "requestId": request_id})
