@@ -23,6 +23,7 @@ __all__ = [
     "dynamodb_client",
     "lambda_client",
     "posts_budget",
+    "reset",
     "service",
     "settings",
 ]
@@ -103,3 +104,10 @@ def _launcher(function: str, callback_url: str) -> ShardLauncher:
         )
 
     return launch
+
+
+def reset() -> None:
+    """Forget everything built so far, so the next call builds it again from the environment, as a
+    new Lambda container would (tests change the environment between invocations)."""
+    for built in (settings, dynamodb_client, lambda_client, service, posts_budget, connections_api):
+        built.cache_clear()

@@ -72,14 +72,7 @@ def lambda_env(
 
 def _forget_container() -> None:
     """Make the handlers build their clients again, as a new Lambda container would."""
-    for built in (
-        container.settings,
-        container.dynamodb_client,
-        container.service,
-        container.connections_api,
-        container.posts_budget,
-    ):
-        built.cache_clear()
+    container.reset()
 
 
 _ids = itertools.count(1)

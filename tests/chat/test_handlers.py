@@ -410,8 +410,7 @@ def test_storage_failure_is_reported_to_the_sender(
     """With DynamoDB unreachable, the sender gets storage_unavailable instead of silence."""
     alice = connect_as(make_event, "alice")
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
-    for built in (container.dynamodb_client, container.service):
-        built.cache_clear()
+    container.reset()
     say(make_event, alice, {"action": "sendMessage", "room": "general", "message": "lost?"})
     [error] = lambda_env.received(alice)
     assert error["code"] == "storage_unavailable"
@@ -534,8 +533,7 @@ def test_a_connect_that_fails_halfway_leaves_no_connection_record(
 ) -> None:
     """If storage fails after the connection record was written, the handshake is refused with 500 and the record is removed."""
     monkeypatch.setenv("ROOMS_TABLE", "websocket-rooms-missing")
-    container.settings.cache_clear()
-    container.service.cache_clear()
+    container.reset()
     cid = connection_id()
     response = connect.handler(make_event("$connect", cid, authorizer={"user_id": "alice"}), None)
     assert response["statusCode"] == 500
@@ -550,14 +548,10 @@ def test_a_welcome_that_cannot_be_scheduled_does_not_refuse_the_connection(
     """With the Lambda API unreachable, $connect still succeeds: the connection works without its welcome."""
     monkeypatch.setenv("WELCOME_FUNCTION", "websocket-welcome")
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")
-    container.settings.cache_clear()
-    container.lambda_client.cache_clear()
-    try:
-        assert connect.handler(
-            make_event("$connect", connection_id(), authorizer={"user_id": "alice"}), None
-        ) == {"statusCode": 200}
-    finally:
-        container.lambda_client.cache_clear()
+    container.reset()
+    assert connect.handler(
+        make_event("$connect", connection_id(), authorizer={"user_id": "alice"}), None
+    ) == {"statusCode": 200}
 
 
 def test_a_refusal_names_the_action_room_and_client_msg_id_it_refuses(
