@@ -348,16 +348,20 @@ def test_an_idle_worker_killed_from_outside_is_replaced_transparently() -> None:
     async def scenario(rt: LambdaRuntime) -> tuple[int, InvocationResult]:
         pid = (await rt.invoke("echo", {})).payload["pid"]
         os.kill(pid, signal.SIGKILL)
-        await eventually_async(lambda: not _alive(pid), what="the killed worker is reaped")
+        await eventually_async(lambda: _noticed_dead(rt, pid), what="the runtime saw the worker exit")
         return pid, await rt.invoke("echo", {})
 
     pid, result = run([ECHO], scenario)
     assert result.ok and result.payload["pid"] != pid
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _noticed_dead(rt: LambdaRuntime, pid: int) -> bool:
+    """The runtime knows the worker ``pid`` has exited (its process has a return code): what it
+    checks before handing an idle worker an invocation. The OS reaping the process comes a moment
+    before asyncio's child watcher sets the return code, so waiting for the pid to vanish is not enough."""
+    return all(
+        worker.process.returncode is not None
+        for pool in rt._pools.values()  # the runtime's own view of its workers
+        for worker in pool.workers
+        if worker.process.pid == pid
+    )
