@@ -457,11 +457,11 @@ def _launch_ranges(service: ChatService, shard: Shard, launch: ShardLauncher, re
     room = ToRoom(shard.room_pass.room, {})
     key: dict[str, Any] | None = shard.start_key
     launches: list[Future[None]] = []
+    onward: Future[None] | None = None
     with ThreadPoolExecutor(PLAN_LAUNCHERS, thread_name_prefix="launch") as pool:
         while key is not None:
             if len(launches) == PLAN_SPAN:
-                onward = Shard(shard.room_pass, key, shard.limit, plans=True)
-                launches.append(pool.submit(launch, onward))
+                onward = pool.submit(launch, Shard(shard.room_pass, key, shard.limit, plans=True))
                 break
             ranges = service.recipient_pages(room, page_size=shard.limit, start_key=key, limit=shard.limit)
             ids, next_key = next(ranges, ([], None))
@@ -469,15 +469,19 @@ def _launch_ranges(service: ChatService, shard: Shard, launch: ShardLauncher, re
                 launches.append(pool.submit(launch, Shard(shard.room_pass, key, shard.limit)))
             key = next_key
     failures = [error for error in (launched.exception() for launched in launches) if error is not None]
-    if launches and len(failures) == len(launches):
-        raise failures[0]
-    ranges_launched = min(len(launches), PLAN_SPAN)
-    report.plans += len(launches) - ranges_launched
-    report.shards += ranges_launched
+    handed_on = onward is not None and onward.exception() is None
+    if launches and len(failures) == len(launches) and not handed_on:
+        raise failures[0]  # nothing launched: Lambda's retry duplicates nothing
+    report.shards += len(launches) - len(failures)
     if failures:
-        report.shards -= len(failures)
         report.unlaunched += len(failures)
         log.error("ranges not launched", room=room.room, failed=len(failures), error=str(failures[0]))
+    if onward is not None:
+        if handed_on:
+            report.plans += 1
+        else:  # the rest of the room: counted as one unlaunched planning event, and said loudly
+            report.unlaunched += 1
+            log.error("rest of the room not handed on", room=room.room, error=str(onward.exception()))
 
 
 # --- pruning -----------------------------------------------------------------------------
