@@ -44,7 +44,8 @@ from serverless_app.stacks.asset import lambda_code
 from serverless_app.stacks.database import ChatTables
 from serverless_app.stacks.environment import DeploymentEnvironment, context_flag
 from serverless_app.stacks.functions import ChatFunctions
-from serverless_app.stacks.monitoring import ChatMonitoring, TroubleshootingQueries
+from serverless_app.stacks.monitoring import ChatMonitoring
+from serverless_app.stacks.queries import TroubleshootingQueries
 
 __all__ = [
     "ALARM_EMAIL_CONTEXT_KEY",
