@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.large_room import LargeRoomResults
+from benchmarks.large_room_results import LargeRoomResults
 from benchmarks.markdown import fmt, verdict
 from benchmarks.pricing import PRICES, PRICES_AS_OF, REGION, CostInputs, cost_per_million_messages
 from benchmarks.rooms import FillRun, fill_targets, render_fills

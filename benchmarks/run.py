@@ -42,7 +42,8 @@ import aiohttp
 from rich.console import Console
 
 from benchmarks import procfs
-from benchmarks.large_room import LargeRoomResults, measure_large_rooms
+from benchmarks.large_room import measure_large_rooms
+from benchmarks.large_room_results import LargeRoomResults
 from benchmarks.render import render
 from benchmarks.rooms import FillRun, fill_room, interrupt_during_storm
 from benchmarks.scenarios import COST, FANOUT, WARMUP, StackRun, through_floor, through_stack
