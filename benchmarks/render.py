@@ -19,7 +19,7 @@ from benchmarks.markdown import fmt, verdict
 from benchmarks.pricing import PRICES, PRICES_AS_OF, REGION, CostInputs, cost_per_million_messages
 from benchmarks.rooms import FillRun, fill_targets, render_fills
 from benchmarks.scenarios import StackRun
-from serverless_app.bench.load import BenchResult
+from serverless_app.bench.result import BenchResult
 from serverless_app.bench.stats import percentiles
 
 __all__ = ["render"]

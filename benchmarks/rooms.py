@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.markdown import fmt
-from serverless_app.bench.load import BenchConfig, BenchResult, run_bench
+from serverless_app.bench.config import BenchConfig
+from serverless_app.bench.load import run_bench
+from serverless_app.bench.result import BenchResult
 from serverless_app.bench.stats import percentiles
 
 if TYPE_CHECKING:

@@ -48,8 +48,9 @@ from benchmarks.render import render
 from benchmarks.rooms import FillRun, fill_room, interrupt_during_storm
 from benchmarks.scenarios import COST, FANOUT, WARMUP, StackRun, through_floor, through_stack
 from benchmarks.stack import OUT, Stack, started
-from serverless_app.bench.load import BenchResult, run_bench
+from serverless_app.bench.load import run_bench
 from serverless_app.bench.report import plot_results, summary
+from serverless_app.bench.result import BenchResult
 
 __all__ = ["SECTIONS", "main", "measure"]
 

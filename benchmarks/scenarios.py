@@ -18,8 +18,10 @@ from rich.console import Console
 
 from benchmarks import procfs
 from benchmarks.stack import Stack
-from serverless_app.bench.load import BenchConfig, BenchResult, run_bench
+from serverless_app.bench.config import BenchConfig
+from serverless_app.bench.load import run_bench
 from serverless_app.bench.report import summary
+from serverless_app.bench.result import BenchResult
 from serverless_app.bench.stats import percentiles
 
 __all__ = ["COST", "FANOUT", "WARMUP", "Scenario", "StackRun", "through_floor", "through_stack"]
