@@ -25,7 +25,7 @@ from benchmarks import procfs
 from serverless_app.chat.store.keys import is_connection_id
 from serverless_app.definitions import CONNECTIONS_TABLE
 
-__all__ = ["OUT", "Process", "Stack", "started"]
+__all__ = ["OUT", "Process", "Stack", "connection_records", "started"]
 
 OUT = Path(__file__).resolve().parent / "out"
 """Where the benchmarks write their JSON, plots, partial results and the processes' logs."""
@@ -147,8 +147,7 @@ class Stack:
         return sum(procfs.cpu_seconds(pid) for pid in self.workers(function))
 
     def connection_records(self) -> int:
-        """Connection records in the connections table; users' items and the ``@connections``
-        budget's item outlive connections on purpose and do not count."""
+        """Connection records left in the stack's connections table (:func:`connection_records`)."""
         import boto3
 
         client = boto3.client(
@@ -158,16 +157,23 @@ class Stack:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        total = 0
-        kwargs: dict[str, Any] = {
-            "TableName": CONNECTIONS_TABLE.name,
-            "ProjectionExpression": "#id",
-            "ExpressionAttributeNames": {"#id": "connection_id"},
-        }
-        for _ in range(1000):
-            page = client.scan(**kwargs)
-            total += sum(is_connection_id(item["connection_id"]["S"]) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return total
+        return connection_records(client)
+
+
+def connection_records(client: Any) -> int:
+    """Connection records in the connections table, read with the DynamoDB ``client`` (a Scan);
+    users' items and the ``@connections`` budget's item outlive connections on purpose and do
+    not count."""
+    total = 0
+    kwargs: dict[str, Any] = {
+        "TableName": CONNECTIONS_TABLE.name,
+        "ProjectionExpression": "#id",
+        "ExpressionAttributeNames": {"#id": "connection_id"},
+    }
+    for _ in range(1000):
+        page = client.scan(**kwargs)
+        total += sum(is_connection_id(item["connection_id"]["S"]) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return total
