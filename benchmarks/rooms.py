@@ -33,7 +33,7 @@ from serverless_app.bench.stats import percentiles
 if TYPE_CHECKING:
     from benchmarks.stack import Stack
 
-__all__ = ["FillRun", "fill_room", "render_fills"]
+__all__ = ["FillRun", "fill_room", "fill_targets", "interrupt_during_storm", "render_fills"]
 
 
 @dataclass
