@@ -24,13 +24,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from serverless_app.bench.load import BenchConfig, BenchResult, run_bench
+from benchmarks.markdown import fmt
+from serverless_app.bench.config import BenchConfig
+from serverless_app.bench.load import run_bench
+from serverless_app.bench.result import BenchResult
 from serverless_app.bench.stats import percentiles
 
 if TYPE_CHECKING:
-    from benchmarks.run import Stack
+    from benchmarks.stack import Stack
 
-__all__ = ["FillRun", "fill_room", "render_fills"]
+__all__ = ["FillRun", "fill_room", "fill_targets", "interrupt_during_storm", "render_fills"]
 
 
 @dataclass
@@ -133,10 +136,6 @@ async def fill_room(
     return run
 
 
-def _fmt(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}"
-
-
 def render_fills(same: FillRun, distinct: FillRun) -> list[str]:
     """Section lines and the targets' rows (``(target, measured, ok)``) are returned as markdown."""
     lines: list[str] = []
@@ -164,9 +163,9 @@ def render_fills(same: FillRun, distinct: FillRun) -> list[str]:
         fan = percentiles(res.accounting.fanout_ms)
         presence = res.other_frames.get("presence", 0) + res.other_frames.get("presenceMode", 0)
         add(
-            f"| {run.clients} by {run.users} users | {_fmt(res.connect_s)} | {_fmt(res.connections_per_s)} "
+            f"| {run.clients} by {run.users} users | {fmt(res.connect_s)} | {fmt(res.connections_per_s)} "
             f"| {run.fill_posts / max(1, res.connected):.2f} | {presence / max(1, res.connected):.2f} "
-            f"| {_fmt(fan.p50)} / {_fmt(fan.p95)} / {_fmt(fan.max)} "
+            f"| {fmt(fan.p50)} / {fmt(fan.p95)} / {fmt(fan.max)} "
             f"| {res.accounting.lost} / {res.accounting.duplicated} | `{dict(res.errors) or '-'}` |"
         )
     add("")
@@ -185,7 +184,7 @@ def render_fills(same: FillRun, distinct: FillRun) -> list[str]:
     add(f"| DynamoDB calls / member | {storm.dynamodb_calls(storm.storm_stats) / n:.1f} |")
     records = "not within the bound" if storm.storm_records_s is None else f"{storm.storm_records_s:.1f} s"
     add(f"| close → no connection record left | {records} |")
-    add(f"| close → stack idle (no invocation running or queued) | {_fmt(storm.storm_idle_s or 0.0)} s |")
+    add(f"| close → stack idle (no invocation running or queued) | {fmt(storm.storm_idle_s or 0.0)} s |")
     add(f"| connection records left at the end | {storm.records_left} |")
     add("")
     return lines

@@ -12,14 +12,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from serverless_app.bench.load import (
-    BenchConfig,
-    TokenSource,
-    command_tokens,
-    run_bench,
-    secret_tokens,
-)
+from serverless_app.bench.config import BenchConfig
+from serverless_app.bench.load import run_bench
 from serverless_app.bench.report import plot_results, summary, write_json
+from serverless_app.bench.tokens import TokenSource, command_tokens, secret_tokens
 from serverless_app.clients.endpoint import DEFAULT_URL
 
 __all__ = ["bench"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from serverless_app.bench.load import BenchResult
+from serverless_app.bench.result import BenchResult
 from serverless_app.bench.stats import Percentiles, percentiles
 
 __all__ = ["plot_results", "summary", "write_json"]

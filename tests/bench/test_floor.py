@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from benchmarks.floor_server import run_floor_server
 from serverless_app.bench.cli import bench
-from serverless_app.bench.load import BenchConfig, run_bench
+from serverless_app.bench.config import BenchConfig
+from serverless_app.bench.load import run_bench
 from serverless_app.clients.endpoint import connect_url
 
 REQUIRED_KEYS = {

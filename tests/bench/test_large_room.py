@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from rich.console import Console
 
-from benchmarks.large_room import Sink, measure_large_rooms
+from benchmarks.large_room import measure_large_rooms
+from benchmarks.sink import Sink
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 
 pytestmark = pytest.mark.slow

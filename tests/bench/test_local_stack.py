@@ -9,7 +9,10 @@ import asyncio
 
 import pytest
 
-from serverless_app.bench.load import BenchConfig, BenchResult, run_bench, secret_tokens
+from serverless_app.bench.config import BenchConfig
+from serverless_app.bench.load import run_bench
+from serverless_app.bench.result import BenchResult
+from serverless_app.bench.tokens import secret_tokens
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from serverless_app.local.server import run_local_stack
 

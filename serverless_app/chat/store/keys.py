@@ -35,6 +35,7 @@ __all__ = [
     "USER_ROOMS_INDEX",
     "ban_sk",
     "idempotency_sk",
+    "is_connection_id",
     "member_sk",
     "role_sk",
     "user_item",
@@ -89,3 +90,9 @@ def ban_sk(user_id: str) -> str:
 
 def idempotency_sk(user_id: str, client_msg_id: str) -> str:
     return f"{IDEMPOTENCY_PREFIX}{user_id}#{client_msg_id}"
+
+
+def is_connection_id(connection_id: str) -> bool:
+    """Whether a ``websocket-connections`` key is a connection's: a user's item and the
+    :data:`BUDGET_ITEM` both hold a ``#``, a connection id never does."""
+    return "#" not in connection_id
