@@ -26,18 +26,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from serverless_app.clients.endpoint import DEFAULT_URL, Credentials, DevTokenError, connect_url, is_loopback
+from serverless_app.clients.events import RECONNECT_FRESH_TOKEN, ServerError
+from serverless_app.clients.messages import valid_room, valid_user_id, validate_text
 from serverless_app.clients.render import Renderer
+from serverless_app.clients.rooms import DIRECT_PREFIX
 from serverless_app.clients.secrets_source import resolve_secret, secret_options
-from serverless_app.clients.session import (
-    DIRECT_PREFIX,
-    PRESENCE_PAGE,
-    RECONNECT_FRESH_TOKEN,
-    ChatSession,
-    ServerError,
-    valid_room,
-    valid_user_id,
-    validate_text,
-)
+from serverless_app.clients.session import PRESENCE_PAGE, ChatSession
 from serverless_app.clients.token_cmd import parse_ttl
 
 __all__ = ["HELP", "TerminalClient", "chat"]

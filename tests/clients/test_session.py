@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from serverless_app.clients.session import (
+from serverless_app.clients.events import (
     Acked,
-    ChatSession,
     Connected,
     HistoryShown,
     Invited,
@@ -27,9 +26,9 @@ from serverless_app.clients.session import (
     ServerError,
     Typing,
     Unrecognised,
-    cursor_before,
-    validate_text,
 )
+from serverless_app.clients.messages import cursor_before, validate_text
+from serverless_app.clients.session import ChatSession
 
 ZERO = "0" * 32
 
