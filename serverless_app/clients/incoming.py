@@ -31,7 +31,7 @@ from serverless_app.clients.events import (
     Unrecognised,
 )
 from serverless_app.clients.messages import ChatMessage
-from serverless_app.clients.requests import RECOVERY_PAGE
+from serverless_app.clients.request_log import RECOVERY_PAGE
 
 if TYPE_CHECKING:
     from serverless_app.clients.session import ChatSession

@@ -24,7 +24,7 @@ from serverless_app.clients.events import (
     RoomsListed,
     RoomUpdated,
 )
-from serverless_app.clients.requests import LIST_PAGE
+from serverless_app.clients.request_log import LIST_PAGE
 from serverless_app.clients.rooms import LIVE, ON_DEMAND
 
 if TYPE_CHECKING:

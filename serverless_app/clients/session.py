@@ -18,7 +18,7 @@ and builds the moderation frames (``createRoom``, ``invite``, ``kick``…). A ro
 kicked or banned from is forgotten, so a reconnect does not ask for it again. When the server
 answers ``token_expired`` (and closes the connection), ``Reply.reconnect`` tells the
 transport to reconnect with a fresh token; requests left unanswered are sent again on the new
-connection, like unacknowledged messages (:mod:`~serverless_app.clients.requests`).
+connection, like unacknowledged messages (:mod:`~serverless_app.clients.request_log`).
 
 Who is online is kept per room in one of two forms (docs/protocol.md, "Presence in large
 rooms"): ``live``, a list kept up to date by ``presence`` events; ``on_demand``, the server's
@@ -41,7 +41,7 @@ from serverless_app.clients import incoming
 from serverless_app.clients.events import Reply
 from serverless_app.clients.messages import cursor_before, format_timestamp, validate_text
 from serverless_app.clients.outbox import Outbox, Pending
-from serverless_app.clients.requests import LIST_PAGE, RECOVERY_PAGE, RequestLog
+from serverless_app.clients.request_log import LIST_PAGE, RECOVERY_PAGE, RequestLog
 from serverless_app.clients.rooms import DIRECT_PREFIX, RoomState
 
 __all__ = [
