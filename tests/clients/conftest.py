@@ -41,7 +41,7 @@ class PtyClient:
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
         env.pop("NO_COLOR", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "serverless_app.clients.terminal", *args],
+            [sys.executable, "-m", "serverless_app.clients.chat_cmd", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,

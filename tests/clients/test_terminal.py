@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
+from serverless_app.clients.commands import HELP
 from serverless_app.clients.endpoint import Credentials
 from serverless_app.clients.render import Renderer
 from serverless_app.clients.session import ChatSession
-from serverless_app.clients.terminal import HELP, TerminalClient
+from serverless_app.clients.terminal import TerminalClient
 from serverless_app.definitions import EnvVar
 from tests.clients.conftest import WAIT_S, PtyClient
 from tests.support.stacks import TOKEN_SECRET, running_stack
