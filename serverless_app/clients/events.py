@@ -45,6 +45,8 @@ RECONNECT = "reconnect"
 
 @dataclass(frozen=True)
 class Connected:
+    """A connection is open (``welcome``): who the server says the user is, and the rooms it joined."""
+
     connection_id: str
     user_id: str
     rooms: tuple[str, ...]
@@ -153,6 +155,8 @@ class RoomsListed:
 
 @dataclass(frozen=True)
 class PresenceChanged:
+    """``user_id`` came online in ``room`` or left it (``event`` ``join`` or ``leave``)."""
+
     room: str
     user_id: str
     event: str
@@ -187,12 +191,16 @@ class PresenceModeChanged:
 
 @dataclass(frozen=True)
 class Typing:
+    """``user_id`` is typing in ``room`` (the user's own typing is not an event)."""
+
     room: str
     user_id: str
 
 
 @dataclass(frozen=True)
 class ServerError:
+    """An ``error`` frame: ``code`` and ``message``, and when to retry (``rate_limited``)."""
+
     code: str
     message: str
     retry_after_ms: int | None = None
@@ -202,6 +210,8 @@ class ServerError:
 
 @dataclass(frozen=True)
 class Unrecognised:
+    """A frame that is not one the protocol describes (kept for a warning)."""
+
     frame: Any
 
 
