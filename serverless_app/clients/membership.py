@@ -44,6 +44,8 @@ __all__ = [
 
 
 def on_joined(session: ChatSession, frame: dict[str, Any]) -> Reply:
+    """This connection is in a room (asked for, created, direct, or the server's choice): keep it and
+    load its first page; a room the user asked for becomes the active one."""
     room = str(frame["room"])
     users = tuple(str(u) for u in frame.get("users", ()))
     visibility = _optional(frame, "visibility")
@@ -85,6 +87,8 @@ def on_left(session: ChatSession, frame: dict[str, Any]) -> Reply:
 
 
 def on_invited(session: ChatSession, frame: dict[str, Any]) -> Reply:
+    """The user was invited (or a direct conversation was opened): told once, whichever of this and
+    the ``roomUpdated`` saying the same comes first."""
     room, by = str(frame["room"]), str(frame["by"])
     visibility = _optional(frame, "visibility")
     if visibility == "direct":
@@ -97,6 +101,8 @@ def on_invited(session: ChatSession, frame: dict[str, Any]) -> Reply:
 
 
 def on_roomUpdated(session: ChatSession, frame: dict[str, Any]) -> Reply:
+    """A moderation change; one about the user is told once, with the ``invited`` or ``left``
+    saying the same."""
     room, user_id, change, by = (str(frame[k]) for k in ("room", "user_id", "change", "by"))
     role = _optional(frame, "role")
     session.requests.answered(("roomUpdated", room, user_id, change))
@@ -116,6 +122,7 @@ def on_roomUpdated(session: ChatSession, frame: dict[str, Any]) -> Reply:
 
 
 def on_rooms(session: ChatSession, frame: dict[str, Any]) -> Reply:
+    """A page of the room listing: the next page is asked for, the last one shows them all."""
     infos = [
         RoomInfo(
             room=str(r["room"]),
@@ -125,7 +132,8 @@ def on_rooms(session: ChatSession, frame: dict[str, Any]) -> Reply:
         )
         for r in frame["rooms"]
     ]
-    session.requests.answered(("rooms",))
+    log = session.requests
+    log.answered(("rooms",))
     for info in infos:
         if info.peer is not None:
             session.peers[info.room] = info.peer
@@ -133,7 +141,6 @@ def on_rooms(session: ChatSession, frame: dict[str, Any]) -> Reply:
         if state is not None:
             state.visibility, state.role = info.visibility, info.role
             state.peer = info.peer or state.peer
-    log = session.requests
     listing = log.listing if log.listing is not None else []
     listing += [info for info in infos if all(info.room != known.room for known in listing)]
     next_cursor = _optional(frame, "next_cursor")
@@ -141,12 +148,13 @@ def on_rooms(session: ChatSession, frame: dict[str, Any]) -> Reply:
         log.listing = listing
         log.list_cursors.add(next_cursor)
         page = {"action": "listRooms", "limit": LIST_PAGE, "after": next_cursor}
-        return Reply(send=[session.requests.track(("rooms",), page)])
+        return Reply(send=[log.track(("rooms",), page)])
     log.listing, log.list_cursors = None, set()
     return Reply([RoomsListed(tuple(listing), frozenset(session.rooms), session.active_room)])
 
 
 def on_presence(session: ChatSession, frame: dict[str, Any]) -> Reply:
+    """Someone came online in a room or left it: a live room's list and count follow."""
     room, user_id, event = str(frame["room"]), str(frame["user_id"]), str(frame["event"])
     state = session.rooms.get(room)
     if state is not None:
@@ -162,6 +170,7 @@ def on_presence(session: ChatSession, frame: dict[str, Any]) -> Reply:
 
 
 def on_presenceList(session: ChatSession, frame: dict[str, Any]) -> Reply:
+    """A page of who is online: the first replaces what was known, a next one (``/who more``) adds."""
     room = str(frame["room"])
     users = tuple(str(u) for u in frame["users"])
     asked = session.requests.asked(("presenceList", room))
