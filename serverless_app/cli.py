@@ -22,7 +22,7 @@ def _register() -> None:
     from serverless_app.clients.token_cmd import token
 
     main.add_command(token)  # wschat token
-    from serverless_app.clients.terminal import chat
+    from serverless_app.clients.chat_cmd import chat
 
     main.add_command(chat)  # wschat chat
     from serverless_app.local.stats_cmd import stats

@@ -17,10 +17,8 @@ from typing import IO
 from rich.console import Console
 from rich.text import Text
 
-from serverless_app.clients.session import (
-    ON_DEMAND,
+from serverless_app.clients.events import (
     Acked,
-    ChatMessage,
     Connected,
     Event,
     HistoryShown,
@@ -28,7 +26,6 @@ from serverless_app.clients.session import (
     Joined,
     Left,
     MessageShown,
-    Pending,
     PresenceChanged,
     PresenceListed,
     PresenceModeChanged,
@@ -39,6 +36,9 @@ from serverless_app.clients.session import (
     Typing,
     Unrecognised,
 )
+from serverless_app.clients.messages import ChatMessage
+from serverless_app.clients.outbox import Pending
+from serverless_app.clients.rooms import ON_DEMAND
 
 __all__ = ["Renderer"]
 

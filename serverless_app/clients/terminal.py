@@ -1,12 +1,13 @@
-"""``wschat chat``: an interactive terminal chat over the wschat WebSocket protocol.
+"""The terminal chat client behind ``wschat chat``: a connection loop and an input loop.
 
-Lines typed are sent to the active room (pending until acknowledged); ``/commands`` join,
-leave, switch rooms, list who is online and show history, create rooms and moderate them,
-open direct conversations and list every room. The connection is re-opened with
+Lines typed are applied by :class:`~serverless_app.clients.commands.Commands` (messages to the
+active room, pending until acknowledged, and ``/commands``); events are shown by the
+:class:`~serverless_app.clients.render.Renderer`. The connection is re-opened with
 exponential backoff whenever it drops (at once, with a fresh token, when the server says the
 token expired), and each room is recovered without gaps or duplicates (see
 :mod:`serverless_app.clients.session`). Works on a terminal or a pipe: stdin
-is read line by line in a thread, and end of input quits like ``/quit``.
+is read line by line in a thread, and end of input quits like ``/quit``. The command line
+itself is :mod:`serverless_app.clients.chat_cmd`.
 """
 
 from __future__ import annotations
@@ -18,50 +19,18 @@ import os
 import random
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
-import click
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from serverless_app.clients.endpoint import DEFAULT_URL, Credentials, DevTokenError, connect_url, is_loopback
+from serverless_app.clients.commands import Commands
+from serverless_app.clients.endpoint import Credentials, DevTokenError, connect_url, is_loopback
+from serverless_app.clients.events import RECONNECT_FRESH_TOKEN, ServerError
 from serverless_app.clients.render import Renderer
-from serverless_app.clients.secrets_source import resolve_secret, secret_options
-from serverless_app.clients.session import (
-    DIRECT_PREFIX,
-    PRESENCE_PAGE,
-    RECONNECT_FRESH_TOKEN,
-    ChatSession,
-    ServerError,
-    valid_room,
-    valid_user_id,
-    validate_text,
-)
-from serverless_app.clients.token_cmd import parse_ttl
+from serverless_app.clients.session import ChatSession
 
-__all__ = ["HELP", "TerminalClient", "chat"]
-
-HELP = """\
-commands:
-  /join ROOM                     join a room (and make it the active one)
-  /leave [ROOM]                  leave a room (default: the active one)
-  /room ROOM                     send to ROOM from now on
-  /rooms                         list your rooms and the public ones, with visibility and your role
-  /who [ROOM]                    how many are online, and the first page of who
-  /who more [ROOM]               the next page of who is online
-  /history [N]                   the last N messages of the active room (default 20, at most 100)
-  /create NAME [private|public]  create a room you own (default private) and join it
-  /invite USER [ROOM]            let USER into a private room (default ROOM: the active one)
-  /kick USER [ROOM]              remove USER from the room (owner, admin)
-  /ban USER [ROOM]               remove USER and keep them out (owner, admin)
-  /unban USER [ROOM]             lift a ban (owner, admin)
-  /admin USER [ROOM]             make USER an admin (owner)
-  /member USER [ROOM]            make an admin a member again (owner)
-  /dm USER                       open the direct conversation with USER (shown as @USER)
-  /quit                          leave (also Ctrl-D)
-  //text                         send a line starting with '/'
-ROOM may be @USER for a direct conversation; anything else is sent to the active room."""
+__all__ = ["FatalError", "TerminalClient", "backoff_delay"]
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 15.0
@@ -95,6 +64,7 @@ class TerminalClient:
         self._fresh_token = False
         """The server said the token expired: the next connection gets a fresh one."""
         renderer.label = session.label  # direct rooms are shown as @user
+        self.commands = Commands(session, renderer, self)
 
     # --- entry point ------------------------------------------------------------------------
 
@@ -206,9 +176,9 @@ class TerminalClient:
             ws, self._ws = self._ws, None
             asyncio.get_running_loop().create_task(ws.close(code=1000, reason="reconnecting"))
         for out in reply.send:
-            self._spawn_send(out)
+            self.send_soon(out)
 
-    def _spawn_send(self, frame: dict[str, Any]) -> None:
+    def send_soon(self, frame: dict[str, Any]) -> None:
         asyncio.get_running_loop().create_task(self._send_frame(frame))
 
     async def _send_frame(self, frame: dict[str, Any]) -> bool:
@@ -229,7 +199,7 @@ class TerminalClient:
         def resend() -> None:
             self._resend_scheduled = False
             for frame in self.session.resend_pending():
-                self._spawn_send(frame)
+                self.send_soon(frame)
 
         asyncio.get_running_loop().call_later(delay, resend)
 
@@ -273,7 +243,7 @@ class TerminalClient:
         while True:
             line = await self._lines.get()
             if line is None:
-                await self._quit()
+                await self.quit()
                 return
             text = line.rstrip("\r\n")
             if sys.stdin.isatty():
@@ -284,189 +254,22 @@ class TerminalClient:
                 return
 
     async def command(self, text: str) -> bool:
-        """Apply one input line. True when the client should exit."""
-        if text.startswith("/") and not text.startswith("//"):
-            name, _, argument = text[1:].partition(" ")
-            return await self._slash(name.lower(), argument.strip())
-        self._say(text[1:] if text.startswith("//") else text)
-        return False
+        """Apply one input line (see :class:`~serverless_app.clients.commands.Commands`); True to exit."""
+        return await self.commands.apply(text)
 
-    def _say(self, text: str) -> None:
-        room = self.session.active_room
-        if room is None:
-            self.renderer.error("you are in no room: /join ROOM first")
-            return
-        problem = validate_text(text)
-        if problem:
-            self.renderer.error(f"not sent: {problem}")
-            return
-        frame, pending = self.session.send(room, text)
-        self.renderer.pending(pending, offline=self._ws is None, queued=frame is None)
-        if frame is not None:
-            self._spawn_send(frame)
+    # --- the link the commands send through -------------------------------------------------
 
-    async def _slash(self, name: str, argument: str) -> bool:
-        session, renderer = self.session, self.renderer
-        if name in ("quit", "exit", "q"):
-            await self._quit()
-            return True
-        if name in ("help", "?"):
-            renderer.info(HELP)
-        elif name == "rooms":
-            await self._request(session.list_rooms())
-        elif name == "who":
-            await self._who(argument)
-        elif name in ("join", "leave", "room", "history"):
-            await self._room_command(name, argument)
-        elif name == "create":
-            await self._create(argument)
-        elif name in _MODERATION:
-            await self._moderate(name, argument)
-        elif name == "dm":
-            await self._direct(argument)
-        else:
-            renderer.error(f"unknown command /{name}; /help lists them")
-        return False
+    @property
+    def online(self) -> bool:
+        """Whether a connection is open."""
+        return self._ws is not None
 
-    async def _room_command(self, name: str, argument: str) -> None:
-        session, renderer = self.session, self.renderer
-        if name == "history":
-            room = session.active_room
-            if not argument:
-                limit = 20
-            elif argument.isdigit() and 1 <= int(argument) <= 100:
-                limit = int(argument)
-            else:
-                renderer.error("usage: /history [N] with N from 1 to 100")
-                return
-            if room is None:
-                renderer.error("you are in no room: /join ROOM first")
-                return
-            await self._request(session.history(room, limit))
-            return
-        room = self._room_argument(name, argument, default=name == "leave")
-        if room is None:
-            return
-        label = session.label(room)
-        if name == "join":
-            if room in session.rooms:
-                session.active_room = room
-                renderer.info(f"already in {label}; now sending to {label}")
-            else:
-                await self._request(session.join(room))
-        elif name == "leave":
-            if room not in session.rooms:
-                renderer.error(f"you are not in {label}")
-            else:
-                await self._request(session.leave(room))
-        elif name == "room":
-            if room not in session.rooms:
-                renderer.error(f"you are not in {label}: /join {room}")
-            else:
-                session.active_room = room
-                renderer.info(f"now sending to {label}")
-
-    async def _who(self, argument: str) -> None:
-        """``/who [ROOM]``: the count and first page; ``/who more [ROOM]``: the next page."""
-        word, _, rest = argument.partition(" ")
-        more = word.lower() == "more"
-        room = self._room_argument("who", rest.strip() if more else argument, default=True)
-        if room is None:
-            return
-        if not more:
-            await self._request(self.session.presence(room))
-            return
-        state = self.session.rooms.get(room)
-        if state is None:
-            self.renderer.error(f"you are not in {self.session.label(room)}: /join {room}")
-            return
-        frame = self.session.presence_more(room)
-        if frame is None:
-            self.renderer.info(
-                f"{self.session.label(room)}: no more — all {state.online} online were listed (/who)"
-            )
-            return
-        await self._request(frame)
-
-    def _room_argument(self, name: str, argument: str, *, default: bool) -> str | None:
-        """The room named by ``argument`` (``#room``, ``room``, ``@user``), or the active one when
-        ``default``; None (after saying why) when there is none or it is not a room name."""
-        session, renderer = self.session, self.renderer
-        if not argument:
-            if default and session.active_room is not None:
-                return session.active_room
-            renderer.error(f"usage: /{name} ROOM" if not default else "you are in no room: /join ROOM first")
-            return None
-        room = session.resolve(argument)
-        if room is None:
-            renderer.error(f"no direct conversation with {argument[1:]} yet: /dm {argument[1:]}")
-            return None
-        if not valid_room(room):
-            renderer.error(f"{room!r} is not a valid room name: 1–64 of letters, digits, '_', '.', '-'")
-            return None
-        return room
-
-    def _user_argument(self, name: str, user: str, usage: str) -> str | None:
-        if not user:
-            self.renderer.error(f"usage: /{name} {usage}")
-            return None
-        user = user.lstrip("@")
-        if not valid_user_id(user):
-            self.renderer.error(
-                f"{user!r} is not a valid user id: 1–64 of letters, digits, '_', '.', '@', '-'"
-            )
-            return None
-        return user
-
-    async def _create(self, argument: str) -> None:
-        words = argument.split()
-        if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("private", "public")):
-            self.renderer.error("usage: /create NAME [private|public]")
-            return
-        room = words[0].lstrip("#")
-        if not valid_room(room):
-            self.renderer.error(f"{room!r} is not a valid room name: 1–64 of letters, digits, '_', '.', '-'")
-            return
-        if room.startswith(DIRECT_PREFIX):
-            self.renderer.error(
-                f"names starting with {DIRECT_PREFIX!r} are reserved for direct conversations"
-            )
-            return
-        await self._request(self.session.create(room, words[1].lower() if len(words) == 2 else "private"))
-
-    async def _moderate(self, name: str, argument: str) -> None:
-        action, role = _MODERATION[name]
-        user_word, _, room_word = argument.partition(" ")
-        user = self._user_argument(name, user_word, "USER [ROOM]")
-        if user is None:
-            return
-        room = self._room_argument(name, room_word.strip(), default=True)
-        if room is None:
-            return
-        if room in self.session.peers:
-            self.renderer.error(f"{self.session.label(room)} is a direct conversation: nobody moderates it")
-            return
-        await self._request(self.session.moderate(action, room, user, role=role))
-
-    async def _direct(self, argument: str) -> None:
-        user = self._user_argument("dm", argument.strip(), "USER")
-        if user is None:
-            return
-        if user == self.session.user_id:
-            self.renderer.error("a direct conversation needs another user")
-            return
-        room = self.session.direct_room(user)
-        if room is not None and room in self.session.rooms:
-            self.session.active_room = room
-            self.renderer.info(f"now sending to @{user}")
-            return
-        await self._request(self.session.open_direct(user))
-
-    async def _request(self, frame: dict[str, Any]) -> None:
+    async def request(self, frame: dict[str, Any]) -> None:
+        """Send ``frame``, or say that the client is not connected."""
         if not await self._send_frame(frame):
             self.renderer.error("not connected; try again once reconnected")
 
-    async def _quit(self) -> None:
+    async def quit(self) -> None:
         """Wait (bounded) for pending messages to be acknowledged, then stop."""
         if self.session.pending:
             loop = asyncio.get_running_loop()
@@ -481,17 +284,6 @@ class TerminalClient:
         ws = self._ws
         if ws is not None:
             await ws.close()
-
-
-_MODERATION: dict[str, tuple[str, str | None]] = {
-    "invite": ("invite", None),
-    "kick": ("kick", None),
-    "ban": ("ban", None),
-    "unban": ("unban", None),
-    "admin": ("setRole", "admin"),
-    "member": ("setRole", "member"),
-}
-"""Moderation commands: the action each sends and, for setRole, the role."""
 
 
 def _describe(error: BaseException) -> str:
@@ -511,73 +303,3 @@ def _describe(error: BaseException) -> str:
 
 def _body(error: InvalidStatus) -> str:
     return error.response.body.decode("utf-8", "replace")[:300] if error.response.body else "bad request"
-
-
-@click.command("chat")
-@click.argument("url", default=DEFAULT_URL, metavar="[URL]")
-@click.option("--user", "-u", "user", help="Your user id (required unless --token names you).")
-@click.option(
-    "--room",
-    "-r",
-    "rooms",
-    multiple=True,
-    help="A room to join at once (repeatable; default: general). The first is active.",
-)
-@click.option("--token", "-t", envvar="WSCHAT_TOKEN", help="A signed token (or set WSCHAT_TOKEN).")
-@click.option(
-    "--ttl", default="1h", show_default=True, help="Lifetime of tokens minted with a secret option."
-)
-@click.option(
-    "--who-page",
-    type=click.IntRange(1, 100),
-    default=PRESENCE_PAGE,
-    show_default=True,
-    help="Users per /who page (/who more shows the next).",
-)
-@secret_options
-def chat(
-    url: str,
-    user: str | None,
-    rooms: tuple[str, ...],
-    token: str | None,
-    ttl: str,
-    who_page: int,
-    secret: str | None,
-    secret_file: Path | None,
-    secret_arn: str | None,
-) -> None:
-    """Chat in the terminal at URL (default ws://127.0.0.1:3001/prod).
-
-    Without --token: with a secret option a token is minted for --user; otherwise the local
-    runtime's dev-token endpoint is asked, and without one (auth mode none) --user is sent as
-    the user id.
-    """
-    if not url.startswith(("ws://", "wss://")):
-        raise click.BadParameter("must start with ws:// or wss://", param_hint="URL")
-    bad = [room for room in rooms if not valid_room(room.lstrip("#"))]
-    if bad:
-        raise click.BadParameter(f"{bad[0]!r} is not a valid room name", param_hint="--room")
-    if token is None and user is None:
-        raise click.UsageError("pass --user NAME (or --token)")
-    try:
-        ttl_s = parse_ttl(ttl)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--ttl") from None
-    key = None if token else resolve_secret(secret, secret_file, secret_arn, default_local=False)
-    if user is not None and not valid_user_id(user):
-        raise click.BadParameter(f"{user!r} is not a valid user id", param_hint="--user")
-    session = ChatSession(
-        user or "me", [room.lstrip("#") for room in rooms] or ["general"], presence_page=who_page
-    )
-    credentials = Credentials(url=url, user_id=user, token=token, secret=key, ttl_s=ttl_s)
-    renderer = Renderer(user, label=session.label)
-    renderer.info(f"connecting to {url} … (/help for commands)")
-    try:
-        status = asyncio.run(TerminalClient(credentials, session, renderer).run())
-    except KeyboardInterrupt:
-        status = 130
-    sys.exit(status)
-
-
-if __name__ == "__main__":  # python -m serverless_app.clients.terminal (before `wschat chat` is registered)
-    chat()

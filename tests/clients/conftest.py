@@ -1,9 +1,10 @@
-"""Fixtures for the clients: the real local stack in a thread (also in token mode), terminal clients on
-pseudo-terminals."""
+"""Fixtures for the clients: a session with a fixed clock and ids, the real local stack in a thread
+(also in token mode), terminal clients on pseudo-terminals."""
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import re
 import signal
@@ -20,10 +21,21 @@ from typing import Any
 
 import pytest
 
+from serverless_app.clients.session import ChatSession
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0
 """Upper bound of every wait (cold Lambda workers on a busy two-core machine)."""
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+@pytest.fixture
+def session() -> ChatSession:
+    """alice in #general and #random, at a fixed time, with client_msg_ids c1, c2…"""
+    ids = (f"c{i}" for i in itertools.count(1))
+    return ChatSession(
+        "alice", ["general", "random"], clock=lambda: 1_800_000_000.0, new_id=lambda: next(ids)
+    )
 
 
 @pytest.fixture
@@ -41,7 +53,7 @@ class PtyClient:
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
         env.pop("NO_COLOR", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "serverless_app.clients.terminal", *args],
+            [sys.executable, "-m", "serverless_app.clients.chat_cmd", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,
