@@ -204,3 +204,29 @@ assert.equal(room.presenceCount, 4, "all pages fetched: someone not listed is go
 receive({ action: "presence", room: "big", user_id: "a", event: "leave" });
 assert.deepEqual([room.presenceCount, [...room.presence]], [3, ["b", "c"]]);
 """)
+
+
+def test_requests_refused_with_rate_limited_go_again_after_the_wait_but_a_create_does_not() -> None:
+    run_js("""
+const { session, clock, receive, take, online } = harness();
+online();
+session.refreshPresence(session.rooms.get("general"));
+session.request({ action: "createRoom", room: "new", visibility: "public" }, "create:new", { retry: false });
+assert.equal(take().length, 2);
+receive({ action: "error", code: "rate_limited", message: "slow down", retry_after_ms: 2000 });
+clock.advance(2000);
+assert.deepEqual(take(), [], "the bucket refills only after the wait");
+for (let i = 0; i < 8; i++) clock.advance(125);
+// Everything unanswered goes again, one request per 1/8 s, except the create.
+assert.deepEqual(take().map((frame) => frame.action), ["listRooms", "getHistory", "getPresence"]);
+""")
+
+
+def test_a_recovery_page_with_a_next_cursor_asks_for_the_next_page() -> None:
+    run_js("""
+const { session, receive, take, online } = harness();
+online();
+receive({ action: "history", room: "general", direction: "after", messages: [stored("general", "7")], next_cursor: "n1" });
+assert.deepEqual(take(), [{ action: "getHistory", room: "general", limit: 100, after: "n1" }]);
+assert.equal(session.rooms.get("general").historyLoaded, true);
+""")
