@@ -10,6 +10,7 @@
 import { Connection } from "./connection.js";
 import { checkEndpoint, defaultEndpoint } from "./endpoint.js";
 import { createRoom, invite, joinRoom, leaveRoom, openDirect } from "./membership.js";
+import { morePresence, refreshPresence } from "./presence.js";
 import { RESEND_AFTER_MS, USER_RE } from "./protocol.js";
 import { Session } from "./session.js";
 import { Sidebar } from "./sidebar.js";
@@ -177,11 +178,11 @@ function init() {
   ui.loadOlder.addEventListener("click", () => session.loadOlder());
   ui.presenceMore.addEventListener("click", () => {
     const room = session.activeRoom;
-    if (room) session.morePresence(room);
+    if (room) morePresence(session, room);
   });
   ui.presenceRefresh.addEventListener("click", () => {
     const room = session.activeRoom;
-    if (room) session.refreshPresence(room);
+    if (room) refreshPresence(session, room);
   });
   ui.reconnectNow.addEventListener("click", () => connection.connect());
   ui.signOut.addEventListener("click", signOut);

@@ -4,7 +4,7 @@
 // WebSocket.
 
 import { LIST_PAGE, MAX_ROOMS, MODERATOR_ROLES, ROOM_RE, roomName } from "./protocol.js";
-import { applyPresencePage } from "./rooms.js";
+import { applyPresencePage } from "./presence.js";
 
 const ROOM_NAME_RULE = "Room names: 1–64 letters, digits, _ . - (starting with a letter or digit)";
 const TOO_MANY = `At most ${MAX_ROOMS} rooms at a time`;

@@ -1,6 +1,6 @@
 // The data of one room (messages in cursor order, pending sends, presence, typing, unread) and
 // the directory of every room the user knows of (visibility, role, direct peer). Pure data and
-// the rules that change it: no DOM, no WebSocket, no timers.
+// the rules that change it (presence's are in presence.js): no DOM, no WebSocket, no timers.
 
 export function newRoom(name) {
   return {
@@ -41,29 +41,6 @@ export function insertMessage(room, frame, mine) {
 
 export function newestCursor(room) {
   return room.items.length ? room.items[room.items.length - 1].cursor : null;
-}
-
-/** Apply a page of who is online (`joined` or `presenceList`): the first replaces, the next ones add. */
-export function applyPresencePage(room, frame, { first }) {
-  const users = Array.isArray(frame.users) ? frame.users : [];
-  if (first) room.presence = new Set(users);
-  else for (const user of users) room.presence.add(user);
-  if (frame.mode === "live" || frame.mode === "on_demand") room.presenceMode = frame.mode;
-  room.presenceCursor = typeof frame.next_cursor === "string" ? frame.next_cursor : null;
-  room.presenceCount = Math.max(Number.isInteger(frame.count) ? frame.count : 0, room.presence.size);
-}
-
-/** A `presence` event (sent while the room is live; one overtaken by presenceMode is still news). */
-export function applyPresenceEvent(room, user, event) {
-  if (event === "join") {
-    if (!room.presence.has(user)) room.presenceCount += 1;
-    room.presence.add(user);
-  } else {
-    // Someone not listed may be on a page not fetched yet; otherwise they are already gone.
-    if (room.presence.has(user) || room.presenceCursor) room.presenceCount = Math.max(0, room.presenceCount - 1);
-    room.presence.delete(user);
-  }
-  room.presenceCount = Math.max(room.presenceCount, room.presence.size);
 }
 
 /** What the server told us of rooms (listRooms, joined, invited…): name -> {room, visibility?, role?, peer?}. */

@@ -3,16 +3,19 @@
 // receive(); frames to the server go out through the injected link (paced by Requests and the
 // Outbox); what the view must redraw is announced through emit(name, ...args). No DOM, no
 // WebSocket: time and timers come from an injected clock, so Node can run it (tests/web/).
+// Beside it, as pure as it: requests.js and outbox.js (pacing, answers, resends), rooms.js (a
+// room's data, the directory), presence.js, membership.js (which rooms) and errors.js.
 
 import { onError } from "./errors.js";
 import { onInvited, onJoined, onLeft, onRoomUpdated, onRooms, onWelcome } from "./membership.js";
 import { Outbox } from "./outbox.js";
+import { onPresence, onPresenceList, onPresenceMode, refreshPresence } from "./presence.js";
 import {
   CONTROL_CHARS, EPOCH_CURSOR, HISTORY_PAGE, MAX_ROOMS, PRESENCE_PAGE, ROOM_RE, RECOVERY_PAGE, TYPING_RELAY_MS, TYPING_SEND_MS,
   TYPING_SHOW_MS, overlapCursor, randomId,
 } from "./protocol.js";
 import { Requests } from "./requests.js";
-import { Directory, applyPresenceEvent, applyPresencePage, insertMessage, newRoom, newestCursor } from "./rooms.js";
+import { Directory, insertMessage, newRoom, newestCursor } from "./rooms.js";
 
 export const systemClock = {
   now: () => Date.now(),
@@ -164,7 +167,7 @@ export class Session {
     if (newest) this.request({ action: "getHistory", room: room.name, limit: RECOVERY_PAGE, after: overlapCursor(newest) }, key("after"));
     else if (room.historyLoaded) this.request({ action: "getHistory", room: room.name, limit: RECOVERY_PAGE, after: EPOCH_CURSOR }, key("after"));
     else this.request({ action: "getHistory", room: room.name, limit: HISTORY_PAGE }, key("before"));
-    if (presence) this.refreshPresence(room);
+    if (presence) refreshPresence(this, room);
   }
 
   /** "Load earlier messages" in the active room. */
@@ -175,19 +178,7 @@ export class Session {
     }
   }
 
-  // --- presence and typing ----------------------------------------------------------------
-
-  /** Ask for the first page of who is online again (it replaces the list when it comes). */
-  refreshPresence(room) {
-    this.request({ action: "getPresence", room: room.name, limit: this.presencePage }, `presence:${room.name}`);
-  }
-
-  /** Ask for the page after the last one fetched ("show more"). */
-  morePresence(room) {
-    if (!room.presenceCursor) return;
-    const frame = { action: "getPresence", room: room.name, limit: this.presencePage, after: room.presenceCursor };
-    this.request(frame, `presence:${room.name}:more`);
-  }
+  // --- typing -----------------------------------------------------------------------------
 
   stopTyping(room, user) {
     if (!room.typing.has(user)) return;
@@ -254,20 +245,11 @@ export class Session {
       case "joined":
         return onJoined(this, frame);
       case "presenceList":
-        return this.onPresenceList(room, frame);
+        return onPresenceList(this, room, frame);
       case "presence":
-        if (!room) return;
-        applyPresenceEvent(room, frame.user_id, frame.event);
-        if (frame.event !== "join") this.stopTyping(room, frame.user_id);
-        return this.emit("presence");
+        return onPresence(this, room, frame);
       case "presenceMode":
-        // The room crossed the threshold: on_demand (no more joins and leaves) or live again.
-        // Either way the list is fetched afresh, and the count is the server's until it comes.
-        if (!room) return;
-        if (frame.mode === "live" || frame.mode === "on_demand") room.presenceMode = frame.mode;
-        if (Number.isInteger(frame.count)) room.presenceCount = frame.count;
-        this.refreshPresence(room);
-        return this.emit("presence");
+        return onPresenceMode(this, room, frame);
       case "typing":
         if (room && frame.user_id !== this.me) this.startTyping(room, frame.user_id);
         return;
@@ -298,18 +280,5 @@ export class Session {
     if (frame.direction === "before") room.olderCursor = frame.next_cursor;
     room.historyLoaded = true;
     this.emit("history", room, firstPage);
-  }
-
-  onPresenceList(room, frame) {
-    // The answer does not say which request it answers: the older of a first page and a "more".
-    const firstKey = `presence:${frame.room}`;
-    const moreKey = `${firstKey}:more`;
-    const first = this.requests.awaiting.get(firstKey);
-    const more = this.requests.awaiting.get(moreKey);
-    const continued = Boolean(more && (!first || more.sentAt <= first.sentAt));
-    this.requests.answered(continued ? moreKey : firstKey);
-    if (!room) return;
-    applyPresencePage(room, frame, { first: !continued });
-    this.emit("presence");
   }
 }

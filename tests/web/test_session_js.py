@@ -22,6 +22,7 @@ import assert from "node:assert/strict";
 import { Session } from "{web}/session.js";
 import { renewalDecision } from "{web}/errors.js";
 import { joinRoom, leaveRoom } from "{web}/membership.js";
+import { morePresence, refreshPresence } from "{web}/presence.js";
 
 /** A socket that records what the session sends; a clock that moves only when told. */
 function harness() {
@@ -195,7 +196,7 @@ assert.deepEqual([room.presenceCount, room.presenceMode, room.presenceCursor], [
 receive({ action: "presence", room: "big", user_id: "zed", event: "leave" });
 assert.equal(room.presenceCount, 4, "someone on a page not fetched yet may leave");
 take();
-session.morePresence(room);
+morePresence(session, room);
 assert.deepEqual(take(), [{ action: "getPresence", room: "big", limit: 50, after: "b" }]);
 receive({ action: "presenceList", room: "big", users: ["c"], count: 4, mode: "on_demand", next_cursor: null });
 assert.deepEqual([...room.presence], ["a", "b", "c"], "a later page adds to the first");
@@ -210,7 +211,7 @@ def test_requests_refused_with_rate_limited_go_again_after_the_wait_but_a_create
     run_js("""
 const { session, clock, receive, take, online } = harness();
 online();
-session.refreshPresence(session.rooms.get("general"));
+refreshPresence(session, session.rooms.get("general"));
 session.request({ action: "createRoom", room: "new", visibility: "public" }, "create:new", { retry: false });
 assert.equal(take().length, 2);
 receive({ action: "error", code: "rate_limited", message: "slow down", retry_after_ms: 2000 });
