@@ -68,7 +68,7 @@ SERVER_ACTIONS: tuple[str, ...] = tuple(SCHEMA["definitions"]["server"])
 USER_ID = re.compile(SCHEMA["definitions"]["user_id"]["pattern"])
 """A user id (a token's ``sub``), from the schema's ``user_id`` pattern: the one home of it in Python
 (the authorizer, ``wschat token``, the clients; ``tests/clients/test_web_patterns.py`` checks
-``web/app.js``, which loads no schema, against it)."""
+``web/protocol.js``, which loads no schema, against it)."""
 ROOM_NAME = re.compile(SCHEMA["definitions"]["room"]["pattern"])
 """A room name, from the schema's ``room`` pattern."""
 
