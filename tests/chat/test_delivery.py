@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from serverless_app.chat import delivery
 from serverless_app.chat.connections_api import ConnectionsApi
-from serverless_app.chat.delivery import Shard, deliver, deliver_range
+from serverless_app.chat.delivery import Shard, deliver, deliver_range, ordered, planning, room_pass
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.models import Identity
 from serverless_app.chat.service import ChatService, ToConnection, ToRoom
@@ -138,7 +137,7 @@ def test_a_planning_shard_launches_a_bounded_span_then_hands_the_rest_on(
 ) -> None:
     """With at most 2 ranges per planning shard, 23 members in ranges of 3 (the sender's 3, then 7
     ranges) take 4 planning shards; still every member gets the frame exactly once."""
-    monkeypatch.setattr(delivery, "PLAN_SPAN", 2)
+    monkeypatch.setattr(planning, "PLAN_SPAN", 2)
     ids = fill(service, 23)
     connections.clear()
     shards: list[Shard] = []
@@ -186,7 +185,7 @@ def test_a_post_still_throttled_after_its_retries_goes_again_later_and_keeps_its
     """A member answers 429 to its first two requests (the first post and its one retry): its ack is
     left throttled, and the message behind it waits; both arrive in a later round, in that order,
     exactly once; the rest of the room is served as usual."""
-    monkeypatch.setattr(delivery, "REDELIVERY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
+    monkeypatch.setattr(ordered, "REDELIVERY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
     ids = fill(service, 6)
     connections.clear()
     throttled = ids[2]
@@ -207,7 +206,7 @@ def test_a_post_throttled_through_every_round_is_counted_unsent_and_not_posted_a
 ) -> None:
     """A member that answers 429 every time gets five posts (the first and four rounds, each with its
     retry), then its frame is counted as unsent; nobody else is affected."""
-    monkeypatch.setattr(delivery, "REDELIVERY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
+    monkeypatch.setattr(ordered, "REDELIVERY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
     ids = fill(service, 4)
     connections.clear()
     connections.throttle[ids[0]] = 1000
@@ -224,7 +223,7 @@ def test_a_message_reaches_the_room_after_storage_fails_while_its_members_are_re
 ) -> None:
     """Reading the room's second page fails twice (DynamoDB unreachable): the pages are read again
     from that page on, and every member gets the frame exactly once."""
-    monkeypatch.setattr(delivery, "READ_RETRY_DELAYS_S", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(room_pass, "READ_RETRY_DELAYS_S", (0.01, 0.01, 0.01))
     ids = fill(service, 9)
     connections.clear()
     flaky = FlakyPages(service, fail_at_page=2, failures=2)
@@ -237,7 +236,7 @@ def test_a_room_that_cannot_be_read_for_longer_than_the_pauses_fails_the_deliver
     service: ChatService, api: ConnectionsApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Storage down for good: after the last pause the failure is raised, not swallowed."""
-    monkeypatch.setattr(delivery, "READ_RETRY_DELAYS_S", (0.01, 0.01))
+    monkeypatch.setattr(room_pass, "READ_RETRY_DELAYS_S", (0.01, 0.01))
     fill(service, 3)
     flaky = FlakyPages(service, fail_at_page=1, failures=100)
     with pytest.raises(StorageUnavailable):

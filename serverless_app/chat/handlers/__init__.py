@@ -1,1 +1,8 @@
-"""Lambda entry points: event → service → response. One module per function."""
+"""Lambda entry points: event → container → service → response. One module per function.
+
+Which function runs which handler is in ``serverless_app/definitions.py``. Each handler reads its
+event (:mod:`~serverless_app.chat.events`), takes what :mod:`~serverless_app.chat.container` built
+once for the Lambda container, calls :class:`~serverless_app.chat.service.ChatService` (the rules;
+``service/facade.py`` first) and hands the deliveries it returns to
+:func:`~serverless_app.chat.delivery.deliver`.
+"""

@@ -2,6 +2,10 @@
 
 Every refused frame gets exactly one ``error`` frame, to its sender only; nothing is
 stored or sent to anyone else.
+
+The frame is parsed by :func:`~serverless_app.chat.protocol.parse_client_frame`, applied by
+:meth:`ChatService.handle <serverless_app.chat.service.ChatService.handle>` (``container.service()``)
+and its results posted by :func:`~serverless_app.chat.delivery.deliver`.
 """
 
 from __future__ import annotations

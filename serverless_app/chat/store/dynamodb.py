@@ -1,5 +1,12 @@
 """The chat's storage on DynamoDB: :class:`~serverless_app.chat.store.protocol.ChatStore` over three
-table objects, one per table (their key layouts in :mod:`~serverless_app.chat.store.keys`)."""
+table objects, one per table (their key layouts in :mod:`~serverless_app.chat.store.keys`).
+
+Built once per Lambda container (``container.service()``) and handed to
+:class:`~serverless_app.chat.service.ChatService`, which sees only the protocol. Each operation
+is forwarded to :mod:`~serverless_app.chat.store.connections`, :mod:`~serverless_app.chat.store.messages`
+or one of the three parts of :mod:`~serverless_app.chat.store.rooms` (``presence``, ``standing``,
+``grants``).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +33,8 @@ __all__ = ["DynamoDBStore"]
 
 class DynamoDBStore:
     """The chat's three tables, through a low-level DynamoDB client; each operation is one table's
-    (see the table classes for how), but for :meth:`has_traces`, which asks two."""
+    (see the table classes for how; the rooms table's in one of its three parts), but for
+    :meth:`has_traces`, which asks two."""
 
     def __init__(self, client: Any, settings: Settings) -> None:
         self.connections = ConnectionsTable(client, settings.connections_table)
@@ -88,13 +96,13 @@ class DynamoDBStore:
     # --- rooms: who is in them ---------------------------------------------------------
 
     def remove_member(self, room: str, connection_id: str) -> Member | None:
-        return self.rooms.remove_member(room, connection_id)
+        return self.rooms.presence.remove_member(room, connection_id)
 
     def count_user(self, room: str, user_id: str, delta: int, *, ttl: int) -> int:
-        return self.rooms.count_user(room, user_id, delta, ttl=ttl)
+        return self.rooms.presence.count_user(room, user_id, delta, ttl=ttl)
 
     def members(self, room: str, *, now: float) -> list[Member]:
-        return self.rooms.members(room, now=now)
+        return self.rooms.presence.members(room, now=now)
 
     def member_pages(
         self,
@@ -105,41 +113,43 @@ class DynamoDBStore:
         start_key: PageKey | None = None,
         limit: int | None = None,
     ) -> Iterator[tuple[list[Member], PageKey | None]]:
-        return self.rooms.member_pages(room, now=now, page_size=page_size, start_key=start_key, limit=limit)
+        return self.rooms.presence.member_pages(
+            room, now=now, page_size=page_size, start_key=start_key, limit=limit
+        )
 
     def adjust_online(self, room: str, delta: int) -> tuple[int, str]:
-        return self.rooms.adjust_online(room, delta)
+        return self.rooms.presence.adjust_online(room, delta)
 
     def online(self, room: str) -> tuple[int, str]:
-        return self.rooms.online(room)
+        return self.rooms.presence.online(room)
 
     def switch_mode(self, room: str, *, to: str) -> bool:
-        return self.rooms.switch_mode(room, to=to)
+        return self.rooms.presence.switch_mode(room, to=to)
 
     def users_page(
         self, room: str, *, now: float, after: str | None, limit: int
     ) -> tuple[list[str], str | None]:
-        return self.rooms.users_page(room, now=now, after=after, limit=limit)
+        return self.rooms.presence.users_page(room, now=now, after=after, limit=limit)
 
     def claim_room_typing(self, room: str, *, now: float, interval_s: float) -> bool:
-        return self.rooms.claim_room_typing(room, now=now, interval_s=interval_s)
+        return self.rooms.presence.claim_room_typing(room, now=now, interval_s=interval_s)
 
     # --- rooms: who may be in them -----------------------------------------------------
 
     def room_access(self, room: str, users: tuple[str, ...]) -> tuple[RoomInfo, dict[str, Standing]]:
-        return self.rooms.room_access(room, users)
+        return self.rooms.standing.room_access(room, users)
 
     def standings(self, user_id: str, rooms: list[str]) -> dict[str, tuple[RoomInfo, Standing]]:
-        return self.rooms.standings(user_id, rooms)
+        return self.rooms.standing.standings(user_id, rooms)
 
     def has_traces(self, room: str) -> bool:
         return self.rooms.has_items(room) or self.messages.has_items(room)
 
     def create_room(self, info: RoomInfo, *, now_ms: int) -> None:
-        self.rooms.create_room(info, now_ms=now_ms)
+        self.rooms.grants.create_room(info, now_ms=now_ms)
 
     def enter(self, member: Member, *, ttl: int, standing: Standing, needs_role: bool) -> bool:
-        return self.rooms.enter(member, ttl=ttl, standing=standing, needs_role=needs_role)
+        return self.rooms.grants.enter(member, ttl=ttl, standing=standing, needs_role=needs_role)
 
     def grant(
         self,
@@ -150,7 +160,7 @@ class DynamoDBStore:
         target_roles: tuple[Role | None, ...],
         unbanned: bool = False,
     ) -> None:
-        self.rooms.grant(
+        self.rooms.grants.grant(
             grant, actor=actor, actor_roles=actor_roles, target_roles=target_roles, unbanned=unbanned
         )
 
@@ -164,15 +174,15 @@ class DynamoDBStore:
         target_roles: tuple[Role, ...],
         ban_by: str | None = None,
     ) -> None:
-        self.rooms.revoke(
+        self.rooms.grants.revoke(
             room, user_id, actor=actor, actor_roles=actor_roles, target_roles=target_roles, ban_by=ban_by
         )
 
     def unban(self, room: str, user_id: str, *, actor: str, actor_roles: tuple[Role, ...]) -> None:
-        self.rooms.unban(room, user_id, actor=actor, actor_roles=actor_roles)
+        self.rooms.grants.unban(room, user_id, actor=actor, actor_roles=actor_roles)
 
     def user_grants(self, user_id: str, *, after: str | None, limit: int) -> tuple[list[Grant], bool]:
-        return self.rooms.user_grants(user_id, after=after, limit=limit)
+        return self.rooms.standing.user_grants(user_id, after=after, limit=limit)
 
     def public_rooms(self, *, after: str | None, limit: int) -> tuple[list[str], bool]:
-        return self.rooms.public_rooms(after=after, limit=limit)
+        return self.rooms.standing.public_rooms(after=after, limit=limit)
