@@ -81,7 +81,7 @@ def sender(
     from serverless_app.chat.service import ToRoom
 
     service, api = _container(env, sink_url)
-    settings = service._settings
+    settings = service.settings
     deliver(service, api, [ToRoom("warm-up", _frame("warm-up"))], page_size=settings.fanout_page_size)
     launched: list[float] = []
 
@@ -123,7 +123,7 @@ def shard_worker(env: dict[str, str], sink_url: str, shards: Any, results: Any) 
     from serverless_app.chat.service import ToRoom
 
     service, api = _container(env, sink_url)
-    settings = service._settings
+    settings = service.settings
     deliver(service, api, [ToRoom("warm-up", _frame("warm-up"))], page_size=settings.fanout_page_size)
     results.put({"role": "ready"})
     from serverless_app.chat.delivery import deliver_range

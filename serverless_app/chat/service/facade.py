@@ -50,6 +50,11 @@ class ChatService:
         self._settings = settings
         self._ctx = Context(store, settings, clock, new_id)
 
+    @property
+    def settings(self) -> Settings:
+        """The limits and names this service was built with (a shard planner reads its fan-out settings)."""
+        return self._settings
+
     # --- lifecycle ---------------------------------------------------------------------
 
     def connect(self, connection_id: str, identity: Identity, rooms: list[str]) -> ConnectOutcome:
