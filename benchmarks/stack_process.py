@@ -26,7 +26,7 @@ async def _serve(port: int, auth_mode: str, token_secret: str | None) -> None:
     # one line per invocation ("$default  <id> websocket-default 12.3 ms 200"): the benchmark's durations
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    gateway_log = logging.getLogger("wschat.gateway")
+    gateway_log = logging.getLogger("serverless_app.local.gateway")
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.INFO)
     gateway_log.propagate = False

@@ -47,7 +47,7 @@ from serverless_app.local.throttle import TokenBucket
 
 __all__ = ["DEFAULT_API_ID", "FunctionRunner", "Gateway", "StatsSource"]
 
-log = logging.getLogger("wschat.gateway")
+log = logging.getLogger(__name__)
 DEFAULT_API_ID = "l0ca1wsapi"
 GOING_AWAY = (1001, "Going away")
 _FAILED = InvocationResult(
