@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools import Logger
 
+import serverless_app.chat.observability  # the handlers' Logger(service="wschat"), in this process
 import serverless_app.local
 from serverless_app.local import gateway, server
 
@@ -19,29 +20,33 @@ LOCAL = Path(serverless_app.local.__file__).parent
 MODULES = sorted(
     f"serverless_app.local.{path.stem}" for path in LOCAL.glob("*.py") if path.stem != "__init__"
 )
-
-
-def _module_loggers(name: str) -> list[logging.Logger]:
-    module = importlib.import_module(name)
-    return [value for value in vars(module).values() if isinstance(value, logging.Logger)]
+LOGGERS = {
+    name: [
+        value for value in vars(importlib.import_module(name)).values() if isinstance(value, logging.Logger)
+    ]
+    for name in MODULES
+}
+"""Each local module's module-level loggers (imported at collection, before any stack has run)."""
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_each_local_logger_is_named_after_its_module(module: str) -> None:
-    for logger in _module_loggers(module):
+    for logger in LOGGERS[module]:
         assert logger.name == module
 
 
 def test_a_wschat_powertools_logger_does_not_capture_the_gateways_records(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import serverless_app.chat.observability  # noqa: F401  (the handlers' Logger(service="wschat"))
-
     Logger(service="wschat")  # and one more, as any other code in the process may make
     caplog.set_level(logging.INFO, logger="serverless_app.local")
-    loggers = [logger for name in MODULES for logger in _module_loggers(name)]
+    loggers = [logger for name in MODULES for logger in LOGGERS[name]]
     assert gateway.log in loggers and server.log in loggers
+    assert serverless_app.chat.observability.logger.service == "wschat"
     for logger in loggers:
         logger.info("a record from %s", logger.name)
     assert capsys.readouterr().out == ""
-    assert caplog.messages == [f"a record from {logger.name}" for logger in loggers]
+    records = [record for record in caplog.records if record.name.startswith("serverless_app.local")]
+    assert [(record.name, record.getMessage()) for record in records] == [
+        (logger.name, f"a record from {logger.name}") for logger in loggers
+    ]
