@@ -14,12 +14,9 @@ CloudWatch EMF lines among them (the handlers' metrics) are also totalled in ``m
 
 The parts: :mod:`~serverless_app.local.worker_pool` (one function's workers),
 :mod:`~serverless_app.local.worker_channel` (one worker process and its pipes),
-:mod:`~serverless_app.local.hot_reload` (source generations), :class:`~serverless_app.local.stats.FunctionStats`
-(the counters ``stats()`` reports).
-
-A failed asynchronous invocation is retried as the function's EventInvokeConfig says
-(``async_retry_attempts``, ``async_max_event_age_s`` in its definition), after ``async_retry_delay_s``
-(AWS waits about a minute, then two); functions without one are not retried locally.
+:mod:`~serverless_app.local.hot_reload` (source generations), :mod:`~serverless_app.local.lambda_async`
+(``Event`` invocations, their retries and chaos redeliveries), and
+:class:`~serverless_app.local.stats.FunctionStats` (the counters ``stats()`` reports).
 
 Differences from AWS, on purpose: excess invocations queue instead of failing with 429; retry delays
 are short; a cancelled caller kills the worker serving it. Hot reload's known limit is in
@@ -37,7 +34,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +42,7 @@ from typing import Any
 from serverless_app.definitions import FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError
 from serverless_app.local.hot_reload import RELOAD_CHECK_INTERVAL_S, SourceWatcher
+from serverless_app.local.lambda_async import AsyncInvocations
 from serverless_app.local.lambda_container import REPO_ROOT, lambda_environment
 from serverless_app.local.redact import redact
 from serverless_app.local.stats import EmfMetrics, FunctionStats
@@ -102,19 +100,14 @@ class LambdaRuntime:
         self.python = python
         self.log_events = log_events
         self.reload_interval_s = reload_interval_s
-        self.async_retry_delay_s = async_retry_delay_s
-        self.async_retries = 0
-        """Asynchronous invocations retried after a failure (all functions)."""
-        self.async_redeliveries = async_redeliveries
-        """Chaos ``async-retry=N``: every async event is delivered N more times, even after a success."""
-        self.async_redelivered = 0
         self.handler_overrides: dict[str, str] = dict(handler_overrides or {})
         """Function name → handler string to run instead of the definition's (tests use this)."""
         self._pools: dict[str, WorkerPool] = {}
         self._watcher: SourceWatcher | None = None
-        self._async_invocations: set[asyncio.Task[Any]] = set()
+        self._async = AsyncInvocations(
+            self._invoke, self._function, retry_delay_s=async_retry_delay_s, redeliveries=async_redeliveries
+        )
         self._running = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self.metrics = EmfMetrics()
         """The EMF metrics the handlers printed (``/_local/stats`` → ``metrics``)."""
@@ -123,7 +116,7 @@ class LambdaRuntime:
 
     async def start(self) -> None:
         """Cheap: remembers the loop and snapshots the sources; workers start on first use."""
-        self._loop = asyncio.get_running_loop()
+        self._async.loop = asyncio.get_running_loop()
         self._stopped = False
         if self.reload and self._watcher is None:
             self._watcher = SourceWatcher(self.source_roots, self.reload_interval_s)
@@ -131,10 +124,7 @@ class LambdaRuntime:
     async def stop(self) -> None:
         """Drop queued and running async invocations, kill every worker and reap it. Idempotent."""
         self._stopped = True
-        invocations = list(self._async_invocations)
-        for task in invocations:
-            task.cancel()
-        await asyncio.gather(*invocations, return_exceptions=True)
+        await self._async.cancel()
         workers = [worker for pool in self._pools.values() for worker in pool.forget_workers()]
         await asyncio.gather(*(worker.kill() for worker in workers), return_exceptions=True)
         while reaping := [task for pool in self._pools.values() for task in pool.reaping]:
@@ -146,7 +136,17 @@ class LambdaRuntime:
     def idle(self) -> bool:
         """No invocation is running or waiting for a worker, and no asynchronous one (or its retry)
         is queued: every ``@connections`` post the handlers make has been made."""
-        return self._running == 0 and not self._async_invocations
+        return self._running == 0 and not self._async.tasks
+
+    @property
+    def async_retries(self) -> int:
+        """Asynchronous invocations retried after a failure (all functions)."""
+        return self._async.retries
+
+    @property
+    def async_redelivered(self) -> int:
+        """Asynchronous invocations delivered again by chaos ``async-retry=N``."""
+        return self._async.redelivered
 
     def has_function(self, name: str) -> bool:
         return name in self._functions
@@ -162,69 +162,7 @@ class LambdaRuntime:
 
     def invoke_async(self, function_name: str, event: dict[str, Any]) -> str:
         """Queue an ``Event`` invocation and return its request id; failures are logged, not raised."""
-        self._function(function_name)
-        request_id = str(uuid.uuid4())
-        coroutine = self._deliver(function_name, event, request_id)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None and (self._loop is None or loop is self._loop):
-            self._schedule(coroutine)
-        elif self._loop is not None:  # called from another thread
-            self._loop.call_soon_threadsafe(self._schedule, coroutine)
-        else:
-            coroutine.close()
-            raise LocalRuntimeError("invoke_async needs a running event loop: call start() first")
-        return request_id
-
-    def _schedule(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._async_invocations.add(task)
-        task.add_done_callback(self._async_invocations.discard)
-
-    async def _deliver(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
-        """One async event: its invocation (and retries), then ``async_redeliveries`` more, in turn."""
-        await self._invoke_logged(function_name, event, request_id)
-        for delivery in range(self.async_redeliveries):
-            self.async_redelivered += 1
-            logger.info(
-                "[%s] async invocation %s delivered again (--chaos async-retry, %d of %d)",
-                function_name,
-                request_id,
-                delivery + 1,
-                self.async_redeliveries,
-            )
-            await self._invoke_logged(function_name, event, request_id)
-
-    async def _invoke_logged(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
-        definition = self._function(function_name)
-        retries = definition.async_retry_attempts or 0
-        max_age_s = definition.async_max_event_age_s or 6 * 3600
-        queued = time.monotonic()
-        for attempt in range(retries + 1):
-            try:
-                result = await self._invoke(function_name, event, timeout_s=None, request_id=request_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("[%s] async invocation %s failed", function_name, request_id)
-                return
-            if result.error is None:
-                return
-            logger.error(
-                "[%s] async invocation %s failed (attempt %d of %d): %s: %s",
-                function_name,
-                request_id,
-                attempt + 1,
-                retries + 1,
-                result.error.get("errorType"),
-                result.error.get("errorMessage"),
-            )
-            if attempt == retries or time.monotonic() + self.async_retry_delay_s - queued > max_age_s:
-                return
-            await asyncio.sleep(self.async_retry_delay_s)
-            self.async_retries += 1
+        return self._async.submit(function_name, event)
 
     async def _invoke(
         self, function_name: str, event: dict[str, Any], *, timeout_s: float | None, request_id: str
