@@ -26,10 +26,11 @@ async def _serve(port: int, auth_mode: str, token_secret: str | None) -> None:
     # one line per invocation ("$default  <id> websocket-default 12.3 ms 200"): the benchmark's durations
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    gateway_log = logging.getLogger("wschat.gateway")
-    gateway_log.addHandler(handler)
-    gateway_log.setLevel(logging.INFO)
-    gateway_log.propagate = False
+    for module in ("gateway", "gateway_connect", "gateway_integrations"):  # the gateway's loggers
+        gateway_log = logging.getLogger(f"serverless_app.local.{module}")
+        gateway_log.addHandler(handler)
+        gateway_log.setLevel(logging.INFO)
+        gateway_log.propagate = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

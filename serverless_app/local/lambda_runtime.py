@@ -6,18 +6,21 @@ invocation at a time; excess invocations wait for a free worker, like reserved c
 that exceeds the timeout is killed (``Sandbox.Timedout``), one that dies yields ``Runtime.ExitError``;
 either way the next invocation gets a fresh worker. With ``reload`` on, edits to ``*.py`` under
 ``source_roots`` retire idle workers so the next invocation runs the new code; in-flight invocations
-finish on their old worker. Worker stderr (handler ``print`` and logging) goes to this module's logger,
-each line prefixed with ``[function-name]``; the CloudWatch EMF lines among them (the handlers' metrics)
-are also totalled in ``metrics`` (:class:`~serverless_app.local.stats.EmfMetrics`).
+finish on their old worker. This module logs each invocation's ``START``/``RESPONSE`` (with
+``log_events``) and ``REPORT`` lines; worker stderr (handler ``print`` and logging) is logged by
+:mod:`~serverless_app.local.worker_channel`, each line prefixed with ``[function-name]``, and the
+CloudWatch EMF lines among them (the handlers' metrics) are also totalled in ``metrics``
+(:class:`~serverless_app.local.stats.EmfMetrics`).
 
-A failed asynchronous invocation is retried as the function's EventInvokeConfig says
-(``async_retry_attempts``, ``async_max_event_age_s`` in its definition), after ``async_retry_delay_s``
-(AWS waits about a minute, then two); functions without one are not retried locally.
+The parts: :mod:`~serverless_app.local.worker_pool` (one function's workers),
+:mod:`~serverless_app.local.worker_channel` (one worker process and its pipes),
+:mod:`~serverless_app.local.hot_reload` (source generations), :mod:`~serverless_app.local.lambda_async`
+(``Event`` invocations, their retries and chaos redeliveries), and
+:class:`~serverless_app.local.stats.FunctionStats` (the counters ``stats()`` reports).
 
 Differences from AWS, on purpose: excess invocations queue instead of failing with 429; retry delays
-are short; a cancelled caller kills the worker serving it. Known limit of hot reload:
-Python's timestamp-based ``.pyc`` check works in whole seconds, so an edit that keeps a file's size and
-lands within the same second as the previous write may still run the old bytecode.
+are short; a cancelled caller kills the worker serving it. Hot reload's known limit is in
+:mod:`~serverless_app.local.hot_reload`.
 
 Measured on the shared 2-core box: an empty handler's warm round trip (frame out, handler, frame
 back) is about 0.15-0.25 ms wall, ~0.1 ms CPU in the runtime's process.
@@ -26,32 +29,27 @@ back) is about 0.15-0.25 ms wall, ~0.1 ms CPU in the runtime's process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import signal
 import sys
 import time
 import uuid
-from collections import deque
-from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from serverless_app.definitions import FunctionDefinition
 from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError
-from serverless_app.local.lambda_container import HEADER, REPO_ROOT, encode_message, lambda_environment
+from serverless_app.local.hot_reload import RELOAD_CHECK_INTERVAL_S, SourceWatcher
+from serverless_app.local.lambda_async import AsyncInvocations
+from serverless_app.local.lambda_container import REPO_ROOT, lambda_environment
 from serverless_app.local.redact import redact
-from serverless_app.local.stats import EmfMetrics
+from serverless_app.local.stats import EmfMetrics, FunctionStats
+from serverless_app.local.worker_channel import Worker, WorkerDied
+from serverless_app.local.worker_pool import WorkerPool
 
 __all__ = ["InvocationResult", "LambdaRuntime"]
-
-INIT_TIMEOUT_S = 10.0
-"""AWS's limit on the init phase (importing the handler); we allow ``max(10 s, function timeout)``."""
-RELOAD_CHECK_INTERVAL_S = 0.5
-_DURATIONS_KEPT = 10_000
 
 logger = logging.getLogger(__name__)
 
@@ -72,114 +70,6 @@ class InvocationResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-class _WorkerDied(Exception):
-    """The worker closed its end of the channel: it exited or was killed."""
-
-
-class _SourceWatcher:
-    """Notices edits to ``*.py`` under some roots (mtime and size), scanning at most every interval."""
-
-    def __init__(self, roots: Sequence[Path], interval_s: float = RELOAD_CHECK_INTERVAL_S) -> None:
-        self._roots = [Path(root) for root in roots]
-        self._interval_s = interval_s
-        self._snapshot = self._scan()
-        self._next_check = time.monotonic() + interval_s
-        self.generation = 0
-
-    def _scan(self) -> dict[str, tuple[int, int]]:
-        snapshot: dict[str, tuple[int, int]] = {}
-        for root in self._roots:
-            for directory, dirs, files in os.walk(root):
-                dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
-                for name in files:
-                    if name.endswith(".py"):
-                        path = os.path.join(directory, name)
-                        with contextlib.suppress(OSError):
-                            stat = os.stat(path)
-                            snapshot[path] = (stat.st_mtime_ns, stat.st_size)
-        return snapshot
-
-    def poll(self) -> int:
-        """The current source generation; it goes up by one whenever the files changed."""
-        now = time.monotonic()
-        if now >= self._next_check:
-            self._next_check = now + self._interval_s
-            snapshot = self._scan()
-            if snapshot != self._snapshot:
-                self._snapshot = snapshot
-                self.generation += 1
-        return self.generation
-
-
-class _Worker:
-    """One worker process and its two pipes."""
-
-    def __init__(self, process: asyncio.subprocess.Process, handler: str, generation: int) -> None:
-        self.process = process
-        self.handler = handler
-        self.generation = generation
-        self.pid = process.pid
-        self.init_ms = 0.0
-        self.stderr_task: asyncio.Task[None] | None = None
-
-    async def read(self) -> dict[str, Any]:
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            header = await stdout.readexactly(HEADER.size)
-            message: dict[str, Any] = json.loads(await stdout.readexactly(HEADER.unpack(header)[0]))
-        except asyncio.IncompleteReadError:
-            raise _WorkerDied from None
-        return message
-
-    async def send(self, message: dict[str, Any]) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        try:
-            stdin.write(encode_message(message))
-            await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            raise _WorkerDied from None
-
-    async def exit_reason(self) -> str:
-        """AWS's wording for how the process ended: ``exit status N`` or ``signal: killed``."""
-        try:
-            code = await asyncio.wait_for(self.process.wait(), 5)
-        except TimeoutError:
-            return "unknown"
-        if code < 0:
-            name = signal.Signals(-code).name.removeprefix("SIG").lower()
-            return "signal: killed" if name == "kill" else f"signal: {name}"
-        return f"exit status {code}"
-
-    async def kill(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.process.wait(), 5)
-        if self.stderr_task is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self.stderr_task, 2)
-
-
-@dataclass
-class _Pool:
-    """One function's workers, concurrency bound and counters."""
-
-    definition: FunctionDefinition
-    environment: dict[str, str]
-    semaphore: asyncio.Semaphore
-    idle: list[_Worker] = field(default_factory=list)
-    workers: set[_Worker] = field(default_factory=set)
-    invocations: int = 0
-    errors: int = 0
-    timeouts: int = 0
-    cold_starts: int = 0
-    waiting: int = 0
-    durations: deque[float] = field(default_factory=lambda: deque(maxlen=_DURATIONS_KEPT))
 
 
 class LambdaRuntime:
@@ -210,20 +100,14 @@ class LambdaRuntime:
         self.python = python
         self.log_events = log_events
         self.reload_interval_s = reload_interval_s
-        self.async_retry_delay_s = async_retry_delay_s
-        self.async_retries = 0
-        """Asynchronous invocations retried after a failure (all functions)."""
-        self.async_redeliveries = async_redeliveries
-        """Chaos ``async-retry=N``: every async event is delivered N more times, even after a success."""
-        self.async_redelivered = 0
         self.handler_overrides: dict[str, str] = dict(handler_overrides or {})
         """Function name → handler string to run instead of the definition's (tests use this)."""
-        self._pools: dict[str, _Pool] = {}
-        self._watcher: _SourceWatcher | None = None
-        self._async_invocations: set[asyncio.Task[Any]] = set()
+        self._pools: dict[str, WorkerPool] = {}
+        self._watcher: SourceWatcher | None = None
+        self._async = AsyncInvocations(
+            self._invoke, self._function, retry_delay_s=async_retry_delay_s, redeliveries=async_redeliveries
+        )
         self._running = 0
-        self._reaping: set[asyncio.Task[Any]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self.metrics = EmfMetrics()
         """The EMF metrics the handlers printed (``/_local/stats`` → ``metrics``)."""
@@ -232,25 +116,19 @@ class LambdaRuntime:
 
     async def start(self) -> None:
         """Cheap: remembers the loop and snapshots the sources; workers start on first use."""
-        self._loop = asyncio.get_running_loop()
+        self._async.loop = asyncio.get_running_loop()
         self._stopped = False
         if self.reload and self._watcher is None:
-            self._watcher = _SourceWatcher(self.source_roots, self.reload_interval_s)
+            self._watcher = SourceWatcher(self.source_roots, self.reload_interval_s)
 
     async def stop(self) -> None:
         """Drop queued and running async invocations, kill every worker and reap it. Idempotent."""
         self._stopped = True
-        invocations = list(self._async_invocations)
-        for task in invocations:
-            task.cancel()
-        await asyncio.gather(*invocations, return_exceptions=True)
-        workers = [worker for pool in self._pools.values() for worker in pool.workers]
-        for pool in self._pools.values():
-            pool.idle.clear()
-            pool.workers.clear()
+        await self._async.cancel()
+        workers = [worker for pool in self._pools.values() for worker in pool.forget_workers()]
         await asyncio.gather(*(worker.kill() for worker in workers), return_exceptions=True)
-        while self._reaping:
-            await asyncio.gather(*list(self._reaping), return_exceptions=True)
+        while reaping := [task for pool in self._pools.values() for task in pool.reaping]:
+            await asyncio.gather(*reaping, return_exceptions=True)
 
     # --- invoking ----------------------------------------------------------------
 
@@ -258,7 +136,17 @@ class LambdaRuntime:
     def idle(self) -> bool:
         """No invocation is running or waiting for a worker, and no asynchronous one (or its retry)
         is queued: every ``@connections`` post the handlers make has been made."""
-        return self._running == 0 and not self._async_invocations
+        return self._running == 0 and not self._async.tasks
+
+    @property
+    def async_retries(self) -> int:
+        """Asynchronous invocations retried after a failure (all functions)."""
+        return self._async.retries
+
+    @property
+    def async_redelivered(self) -> int:
+        """Asynchronous invocations delivered again by chaos ``async-retry=N``."""
+        return self._async.redelivered
 
     def has_function(self, name: str) -> bool:
         return name in self._functions
@@ -274,69 +162,7 @@ class LambdaRuntime:
 
     def invoke_async(self, function_name: str, event: dict[str, Any]) -> str:
         """Queue an ``Event`` invocation and return its request id; failures are logged, not raised."""
-        self._function(function_name)
-        request_id = str(uuid.uuid4())
-        coroutine = self._deliver(function_name, event, request_id)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None and (self._loop is None or loop is self._loop):
-            self._schedule(coroutine)
-        elif self._loop is not None:  # called from another thread
-            self._loop.call_soon_threadsafe(self._schedule, coroutine)
-        else:
-            coroutine.close()
-            raise LocalRuntimeError("invoke_async needs a running event loop: call start() first")
-        return request_id
-
-    def _schedule(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._async_invocations.add(task)
-        task.add_done_callback(self._async_invocations.discard)
-
-    async def _deliver(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
-        """One async event: its invocation (and retries), then ``async_redeliveries`` more, in turn."""
-        await self._invoke_logged(function_name, event, request_id)
-        for delivery in range(self.async_redeliveries):
-            self.async_redelivered += 1
-            logger.info(
-                "[%s] async invocation %s delivered again (--chaos async-retry, %d of %d)",
-                function_name,
-                request_id,
-                delivery + 1,
-                self.async_redeliveries,
-            )
-            await self._invoke_logged(function_name, event, request_id)
-
-    async def _invoke_logged(self, function_name: str, event: dict[str, Any], request_id: str) -> None:
-        definition = self._function(function_name)
-        retries = definition.async_retry_attempts or 0
-        max_age_s = definition.async_max_event_age_s or 6 * 3600
-        queued = time.monotonic()
-        for attempt in range(retries + 1):
-            try:
-                result = await self._invoke(function_name, event, timeout_s=None, request_id=request_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("[%s] async invocation %s failed", function_name, request_id)
-                return
-            if result.error is None:
-                return
-            logger.error(
-                "[%s] async invocation %s failed (attempt %d of %d): %s: %s",
-                function_name,
-                request_id,
-                attempt + 1,
-                retries + 1,
-                result.error.get("errorType"),
-                result.error.get("errorMessage"),
-            )
-            if attempt == retries or time.monotonic() + self.async_retry_delay_s - queued > max_age_s:
-                return
-            await asyncio.sleep(self.async_retry_delay_s)
-            self.async_retries += 1
+        return self._async.submit(function_name, event)
 
     async def _invoke(
         self, function_name: str, event: dict[str, Any], *, timeout_s: float | None, request_id: str
@@ -360,32 +186,27 @@ class LambdaRuntime:
             limit_s = min(limit_s, timeout_s)
         generation = self._current_generation(pool)
         handler = self.handler_for(function_name)
-        pool.waiting += 1
+        pool.stats.waiting += 1
         try:
             await pool.semaphore.acquire()
         finally:
-            pool.waiting -= 1
+            pool.stats.waiting -= 1
         try:
-            worker = self._take_idle(pool, handler, generation)
+            worker = pool.take_idle(handler, generation)
             cold = worker is None
             if worker is None:
-                worker = await self._spawn(pool, handler, generation)
-                pool.cold_starts += 1
+                worker = await pool.spawn(handler, generation)
+                pool.stats.cold_starts += 1
             result = await self._call(pool, worker, event, request_id, limit_s, cold)
         finally:
             pool.semaphore.release()
-        pool.invocations += 1
-        pool.durations.append(result.duration_ms)
-        if result.error is not None:
-            pool.errors += 1
-        if result.timed_out:
-            pool.timeouts += 1
+        pool.stats.record(result.duration_ms, error=result.error is not None, timed_out=result.timed_out)
         return result
 
     async def _call(
         self,
-        pool: _Pool,
-        worker: _Worker,
+        pool: WorkerPool,
+        worker: Worker,
         event: dict[str, Any],
         request_id: str,
         limit_s: float,
@@ -413,7 +234,7 @@ class LambdaRuntime:
             timed_out = True
             message = f"RequestId: {request_id} Error: Task timed out after {limit_s:.2f} seconds"
             error = {"errorType": "Sandbox.Timedout", "errorMessage": message, "stackTrace": []}
-        except _WorkerDied:
+        except WorkerDied:
             reason = await worker.exit_reason()
             message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
             error = {"errorType": "Runtime.ExitError", "errorMessage": message, "stackTrace": []}
@@ -454,99 +275,38 @@ class LambdaRuntime:
         except KeyError:
             raise FunctionNotFoundError(name) from None
 
-    def _pool(self, name: str) -> _Pool:
+    def _pool(self, name: str) -> WorkerPool:
         pool = self._pools.get(name)
         if pool is None:
             definition = self._function(name)
-            pool = _Pool(
-                definition=definition,
-                environment=self._worker_environment(definition),
-                semaphore=asyncio.Semaphore(self.max_concurrency),
+            pool = WorkerPool(
+                definition,
+                self._worker_environment(definition),
+                max_concurrency=self.max_concurrency,
+                python=self.python,
+                metrics=self.metrics,
             )
             self._pools[name] = pool
         return pool
 
-    def _current_generation(self, pool: _Pool) -> int:
+    def _current_generation(self, pool: WorkerPool) -> int:
         if self._watcher is None:
             if not self.reload:
                 return 0
-            self._watcher = _SourceWatcher(self.source_roots, self.reload_interval_s)
+            self._watcher = SourceWatcher(self.source_roots, self.reload_interval_s)
         generation = self._watcher.poll()
-        stale = [worker for worker in pool.idle if worker.generation != generation]
-        if stale:
-            logger.info("[%s] source changed: retiring %d idle worker(s)", pool.definition.name, len(stale))
-            pool.idle = [worker for worker in pool.idle if worker.generation == generation]
-            for worker in stale:
-                self._retire(pool, worker)
+        pool.retire_stale(generation)
         return generation
 
-    def _take_idle(self, pool: _Pool, handler: str, generation: int) -> _Worker | None:
-        while pool.idle:
-            worker = pool.idle.pop()  # most recently used first, as Lambda tends to
-            alive = worker.process.returncode is None  # an idle worker may have been killed from outside
-            if alive and worker.handler == handler and worker.generation == generation:
-                return worker
-            self._retire(pool, worker)
-        return None
-
-    def _release(self, pool: _Pool, worker: _Worker, healthy: bool) -> None:
+    def _release(self, pool: WorkerPool, worker: Worker, healthy: bool) -> None:
         current = self._watcher.generation if self._watcher is not None else 0
-        if healthy and not self._stopped and worker.generation == current and worker in pool.workers:
-            pool.idle.append(worker)
-        else:
-            self._retire(pool, worker)
-
-    def _retire(self, pool: _Pool, worker: _Worker) -> None:
-        pool.workers.discard(worker)
-        task = asyncio.get_running_loop().create_task(worker.kill())
-        self._reaping.add(task)
-        task.add_done_callback(self._reaping.discard)
+        pool.release(worker, reuse=healthy and not self._stopped and worker.generation == current)
 
     def _worker_environment(self, definition: FunctionDefinition) -> dict[str, str]:
         """The function's environment plus what Lambda itself sets; nothing from this process leaks in."""
         environment = lambda_environment(definition)
         environment.update(self._environments.get(definition.name, {}))
         return environment
-
-    async def _spawn(self, pool: _Pool, handler: str, generation: int) -> _Worker:
-        environment = dict(pool.environment)
-        environment["_HANDLER"] = handler
-        stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
-        started = time.perf_counter()
-        environment["AWS_LAMBDA_LOG_STREAM_NAME"] = stream
-        process = await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            "serverless_app.local.lambda_worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-            cwd=REPO_ROOT,
-            start_new_session=True,  # Ctrl-C reaches the runtime, which then stops the workers
-        )
-        worker = _Worker(process, handler, generation)
-        worker.stderr_task = asyncio.get_running_loop().create_task(
-            _forward_stderr(pool.definition.name, process, self.metrics)
-        )
-        pool.workers.add(worker)
-        try:
-            async with asyncio.timeout(max(INIT_TIMEOUT_S, float(pool.definition.timeout_s))):
-                ready = await worker.read()
-        except (_WorkerDied, TimeoutError) as exc:
-            pool.workers.discard(worker)
-            await worker.kill()
-            reason = "init timed out" if isinstance(exc, TimeoutError) else await worker.exit_reason()
-            return _DeadWorker.wrap(worker, reason)
-        except BaseException:
-            pool.workers.discard(worker)
-            await worker.kill()
-            raise
-        worker.init_ms = (time.perf_counter() - started) * 1000  # process start + handler import
-        logger.debug(
-            "[%s] cold start: pid %s ready in %.1f ms", pool.definition.name, ready.get("pid"), worker.init_ms
-        )
-        return worker
 
     # --- introspection -----------------------------------------------------------
 
@@ -558,65 +318,9 @@ class LambdaRuntime:
         """Per function: invocations, errors, timeouts, cold starts, worker counts, latency percentiles."""
         report: dict[str, Any] = {}
         for name in self._functions:
-            pool = self._pools.get(name) or _Pool(self._functions[name], {}, asyncio.Semaphore(1))
-            durations = sorted(pool.durations)
-            report[name] = {
-                "invocations": pool.invocations,
-                "errors": pool.errors,
-                "timeouts": pool.timeouts,
-                "cold_starts": pool.cold_starts,
-                "workers": len(pool.workers),
-                "idle_workers": len(pool.idle),
-                "waiting": pool.waiting,
-                "p50_ms": _percentile(durations, 0.50),
-                "p99_ms": _percentile(durations, 0.99),
-                "max_ms": durations[-1] if durations else 0.0,
-            }
+            pool = self._pools.get(name)
+            if pool is None:
+                report[name] = FunctionStats().snapshot(workers=0, idle_workers=0)
+            else:
+                report[name] = pool.stats.snapshot(workers=len(pool.workers), idle_workers=len(pool.idle))
         return report
-
-
-class _DeadWorker(_Worker):
-    """A worker that died during init: every call reports how it ended, as ``Runtime.ExitError``."""
-
-    reason = ""
-
-    @classmethod
-    def wrap(cls, worker: _Worker, reason: str) -> _DeadWorker:
-        dead = cls(worker.process, worker.handler, worker.generation)
-        dead.reason = reason
-        return dead
-
-    async def send(self, message: dict[str, Any]) -> None:
-        raise _WorkerDied
-
-    async def exit_reason(self) -> str:
-        return self.reason
-
-
-def _percentile(ordered: list[float], fraction: float) -> float:
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-async def _forward_stderr(
-    function_name: str, process: asyncio.subprocess.Process, metrics: EmfMetrics | None = None
-) -> None:
-    """Log every line the worker writes to stderr, prefixed with the function's name, and total the
-    EMF metrics among them in ``metrics``."""
-    stderr = process.stderr
-    assert stderr is not None
-    pending = b""
-    while chunk := await stderr.read(65536):
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            _forward_line(function_name, line.decode(errors="replace").rstrip("\r"), metrics)
-    if pending:
-        _forward_line(function_name, pending.decode(errors="replace"), metrics)
-
-
-def _forward_line(function_name: str, text: str, metrics: EmfMetrics | None) -> None:
-    logger.info("[%s] %s", function_name, text)
-    if metrics is not None:
-        metrics.observe(function_name, text)

@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # imported where the stack starts (the CLI's other commands n
     from serverless_app.local.dynamodb_proxy import DynamoDBProxy
     from serverless_app.local.lambda_runtime import LambdaRuntime
 
-log = logging.getLogger("wschat.server")
+log = logging.getLogger(__name__)
 
 __all__ = [
     "LocalStack",

@@ -1,7 +1,7 @@
 """Local-only observability: counts since start (or the last reset), served at ``GET /_local/stats``.
 
-The gateway owns a :class:`GatewayStats`; the snapshot adds the Lambda runtime's and the DynamoDB
-proxy's own ``stats()`` when they are attached, and the runtime's :class:`EmfMetrics` under
+The gateway owns a :class:`GatewayStats`; the snapshot adds the Lambda runtime's ``stats()`` (a
+:class:`FunctionStats` per function) and the DynamoDB proxy's own when they are attached, and the runtime's :class:`EmfMetrics` under
 ``"metrics"``: the CloudWatch Embedded Metric Format lines the handlers print, totalled per metric,
 per function and overall, so a developer sees locally the numbers the stack's alarms and dashboard
 read on AWS.
@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["EmfMetrics", "GatewayStats", "MetricTotal", "add_stats_routes"]
+__all__ = ["EmfMetrics", "FunctionStats", "GatewayStats", "MetricTotal", "add_stats_routes"]
 
 EMF_MARKER = '"CloudWatchMetrics"'
 """Every EMF record names its metric directives under ``_aws.CloudWatchMetrics``; other log lines
@@ -28,6 +28,8 @@ TIME_UNITS = frozenset({"Milliseconds", "Microseconds", "Seconds"})
 """Units whose percentiles are worth showing (latencies, durations)."""
 SAMPLES_KEPT = 10_000
 """Values kept per metric and function for percentiles (the most recent ones)."""
+DURATIONS_KEPT = 10_000
+"""Invocation durations kept per function for percentiles (the most recent ones)."""
 
 
 @dataclass
@@ -157,6 +159,44 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@dataclass
+class FunctionStats:
+    """One Lambda function's invocation counters in the local runtime (``/_local/stats`` → ``lambda``)."""
+
+    invocations: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    cold_starts: int = 0
+    waiting: int = 0
+    """Invocations waiting for a free worker right now."""
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=DURATIONS_KEPT))
+
+    def record(self, duration_ms: float, *, error: bool, timed_out: bool) -> None:
+        """Count one finished invocation."""
+        self.invocations += 1
+        self.durations.append(duration_ms)
+        if error:
+            self.errors += 1
+        if timed_out:
+            self.timeouts += 1
+
+    def snapshot(self, *, workers: int, idle_workers: int) -> dict[str, Any]:
+        """The counters, the function's worker counts and its latency percentiles."""
+        durations = sorted(self.durations)
+        return {
+            "invocations": self.invocations,
+            "errors": self.errors,
+            "timeouts": self.timeouts,
+            "cold_starts": self.cold_starts,
+            "workers": workers,
+            "idle_workers": idle_workers,
+            "waiting": self.waiting,
+            "p50_ms": _percentile(durations, 0.50),
+            "p99_ms": _percentile(durations, 0.99),
+            "max_ms": durations[-1] if durations else 0.0,
+        }
 
 
 @dataclass

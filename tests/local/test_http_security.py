@@ -260,7 +260,7 @@ def test_log_events_never_prints_a_token(stack: Any, caplog: pytest.LogCaptureFi
             body=json.dumps({"user_id": "logged-user"}).encode(),
         )[2]
     )["token"]
-    caplog.set_level(logging.INFO, logger="serverless_app.local.lambda_runtime")
+    caplog.set_level(logging.INFO, logger="serverless_app.local")
     headers = {"Authorization": f"Bearer {token}"}
     with connect(f"{stack.ws_url}?token={token}", additional_headers=headers, open_timeout=60) as ws:
         ws.send(json.dumps({"action": "sendMessage", "room": "general", "message": "hi"}))

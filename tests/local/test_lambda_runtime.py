@@ -210,7 +210,7 @@ def test_unserialisable_result_and_missing_module_are_runtime_errors() -> None:
 
 def test_handler_output_is_logged_and_never_corrupts_the_channel(caplog: pytest.LogCaptureFixture) -> None:
     """print, stderr and raw writes to descriptor 1 reach the log, prefixed with the function name."""
-    caplog.set_level(logging.INFO, logger="serverless_app.local.lambda_runtime")
+    caplog.set_level(logging.INFO, logger="serverless_app.local")
 
     async def scenario(rt: LambdaRuntime) -> list[InvocationResult]:
         results = [await rt.invoke("noisy", {}) for _ in range(3)]

@@ -111,7 +111,7 @@ def test_wschat_stats_without_a_stack_says_how_to_start_one() -> None:
 def test_malformed_emf_lines_are_counted_and_break_nothing(caplog: pytest.LogCaptureFixture) -> None:
     """A worker printing broken EMF lines still answers; each broken line is counted as malformed and
     still logged; its good record is totalled (a list value counts each number)."""
-    caplog.set_level(logging.INFO, logger="serverless_app.local.lambda_runtime")
+    caplog.set_level(logging.INFO, logger="serverless_app.local")
 
     async def scenario() -> tuple[list[Any], dict[str, Any]]:
         runtime = LambdaRuntime(functions=[EMIT], environments={}, reload=False)
