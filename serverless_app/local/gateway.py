@@ -332,3 +332,8 @@ class Gateway:
             log.warning(
                 "stopping with %d invocation(s) unfinished ($disconnect is best effort)", len(pending)
             )
+            # Cancel them rather than leave them to a closing event loop ("Task was destroyed but
+            # it is pending"); a cancelled invocation's worker is stopped with the runtime.
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
