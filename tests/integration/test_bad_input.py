@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -9,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import websocket
+from websockets.exceptions import ConnectionClosed
 
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
 from serverless_app.local.dynamodb_local import dynamodb_client
-from tests.integration.clients import ChatClient, unique
+from tests.support.chat_client import SyncChatClient, unique
 
 CURSOR = "2026-11-26T17:41:32.123456Z#" + "0" * 32
 
@@ -114,7 +115,7 @@ BAD_FRAMES: list[tuple[str, str, str]] = [
 ]
 
 
-def _state(endpoint: str, room: str, *clients: ChatClient) -> dict[str, Any]:
+def _state(endpoint: str, room: str, *clients: SyncChatClient) -> dict[str, Any]:
     """Every item this test's room and connections own (other tests' connections come and go meanwhile)."""
     client = dynamodb_client(endpoint)
 
@@ -137,10 +138,10 @@ def _state(endpoint: str, room: str, *clients: ChatClient) -> dict[str, Any]:
 
 
 @pytest.fixture
-def pair(local_stack: Any) -> Iterator[tuple[ChatClient, ChatClient, str]]:
+def pair(local_stack: Any) -> Iterator[tuple[SyncChatClient, SyncChatClient, str]]:
     room = unique("bad")
-    sender = ChatClient(local_stack.ws_url, user_id="sender", rooms=room)
-    bystander = ChatClient(local_stack.ws_url, user_id="bystander", rooms=room)
+    sender = SyncChatClient(local_stack.ws_url, user_id="sender", rooms=room)
+    bystander = SyncChatClient(local_stack.ws_url, user_id="bystander", rooms=room)
     for client in (sender, bystander):
         client.wait_action("welcome")
     sender.wait_action(
@@ -190,25 +191,11 @@ def test_oversize_and_binary_frames_close_the_connection_like_api_gateway(
 ) -> None:
     """API Gateway closes with 1009 for oversize frames and 1003 for binary ones; the bystander is unaffected."""
     sender, bystander, room = pair
-    if isinstance(payload, bytes):
-        sender.ws.send_binary(payload)
-    elif len(payload) > 64 * 1024:
-        sender.ws.send_frame(
-            websocket.ABNF.create_frame(payload[: 30 * 1024], websocket.ABNF.OPCODE_TEXT, fin=0)
-        )
-        for start in range(30 * 1024, len(payload), 30 * 1024):
-            chunk = payload[start : start + 30 * 1024]
-            last = start + 30 * 1024 >= len(payload)
-            sender.ws.send_frame(
-                websocket.ABNF.create_frame(chunk, websocket.ABNF.OPCODE_CONT, fin=int(last))
-            )
-    else:
-        sender.ws.send(payload)
-    sender.ws.settimeout(10)
-    opcode, frame = sender.ws.recv_data_frame(control_frame=True)
-    while opcode != websocket.ABNF.OPCODE_CLOSE:
-        opcode, frame = sender.ws.recv_data_frame(control_frame=True)
-    assert int.from_bytes(frame.data[:2], "big") == code
+    if isinstance(payload, str) and len(payload) > 64 * 1024:  # in frames of 30 KB, each under the limit
+        payload = [payload[start : start + 30 * 1024] for start in range(0, len(payload), 30 * 1024)]
+    with contextlib.suppress(ConnectionClosed):  # the server may close before the last fragment
+        sender.send_raw(payload)
+    assert sender.wait_closed(timeout_s=10) == code
     bystander.send(action="sendMessage", room=room, message="still here")
     bystander.wait_action("message", message="still here")
 
@@ -241,7 +228,7 @@ def _message_item(room: str, user_id: str, text: str, second: int) -> dict[str, 
     }
 
 
-def _ask(client: ChatClient, answer: str, **frame: Any) -> dict[str, Any]:
+def _ask(client: SyncChatClient, answer: str, **frame: Any) -> dict[str, Any]:
     """Send one request and wait for its answer (forgetting earlier frames, so pages are not confused)."""
     client.frames.clear()
     client.send(**frame)
@@ -262,7 +249,7 @@ def test_a_stored_item_that_cannot_be_encoded_or_read_does_not_break_the_room(lo
     _put_item(endpoint, partial)
     _put_item(endpoint, _message_item(room, author, "a fine message", 3))
 
-    reader = ChatClient(local_stack.ws_url, user_id="reader", rooms=room)
+    reader = SyncChatClient(local_stack.ws_url, user_id="reader", rooms=room)
     try:
         reader.wait_action("welcome")
         history = _ask(reader, "history", action="getHistory", room=room)
@@ -285,7 +272,7 @@ def test_a_stored_item_that_cannot_be_encoded_or_read_does_not_break_the_room(lo
 
 
 def _page_through(
-    client: ChatClient, answer: str, first: dict[str, Any], cursor_field: str
+    client: SyncChatClient, answer: str, first: dict[str, Any], cursor_field: str
 ) -> list[dict[str, Any]]:
     """Every page of a paged request, following next_cursor; each page checked against the frame limit."""
     pages = []
@@ -314,7 +301,7 @@ def test_history_pages_are_capped_by_size_and_page_on_to_every_message(local_sta
         _put_item(local_stack.dynamodb_endpoint, item)
         expected.append(item["message_id"]["S"])
 
-    client = ChatClient(local_stack.ws_url, user_id=author, rooms=room)
+    client = SyncChatClient(local_stack.ws_url, user_id=author, rooms=room)
     try:
         client.wait_action("welcome")
         for limit in (50, 100):
@@ -352,7 +339,7 @@ def test_history_pages_are_capped_by_size_and_page_on_to_every_message(local_sta
 @pytest.mark.parametrize("rooms", [",,,", " , ,", ","])
 def test_a_rooms_parameter_of_only_separators_joins_the_default_room(local_stack: Any, rooms: str) -> None:
     """`?rooms=,,,` names no room: the connection gets the default room, as with no `rooms` at all."""
-    client = ChatClient(local_stack.ws_url, user_id=unique("blank"), rooms=rooms)
+    client = SyncChatClient(local_stack.ws_url, user_id=unique("blank"), rooms=rooms)
     try:
         assert client.wait_action("welcome")["rooms"] == ["general"]
     finally:
