@@ -18,6 +18,7 @@ from serverless_app.chat.protocol import validate_server_frame
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
 from tests.chat.conftest import chat_items, connection_id
 from tests.chat.connections_double import ConnectionsDouble
+from tests.support.bad_frames import HANDLER, bad_frames
 
 Event = Callable[..., dict[str, Any]]
 
@@ -121,28 +122,7 @@ def test_a_chat_error_refuses_the_handshake_by_its_class(kind: type[errors.ChatE
     assert connect.refusal_status(error) == status
 
 
-BAD_FRAMES = [
-    ("not json", "hello", "invalid_json"),
-    ("array", "[]", "invalid_frame"),
-    ("unknown action", '{"action": "nuke"}', "unknown_action"),
-    ("missing field", '{"action": "sendMessage", "room": "general"}', "invalid_field"),
-    (
-        "too long",
-        json.dumps({"action": "sendMessage", "room": "general", "message": "x" * 4001}),
-        "invalid_field",
-    ),
-    (
-        "spoofed user",
-        '{"action": "sendMessage", "room": "general", "user_id": "bob", "message": "hi"}',
-        "forbidden",
-    ),
-    ("forged cursor", '{"action": "getHistory", "room": "general", "after": "0 OR 1=1"}', "invalid_cursor"),
-]
-
-
-@pytest.mark.parametrize(
-    ("body", "code"), [(b, c) for _, b, c in BAD_FRAMES], ids=[n for n, _, _ in BAD_FRAMES]
-)
+@pytest.mark.parametrize(("body", "code"), bad_frames(HANDLER, room="general"))
 def test_a_bad_frame_gets_one_error_to_its_sender_and_changes_nothing(
     lambda_env: ConnectionsDouble, make_event: Event, ddb: Any, body: str, code: str
 ) -> None:

@@ -22,7 +22,9 @@ import pytest
 
 from serverless_app.definitions import CONNECTIONS_TABLE, WELCOME_FUNCTION
 from serverless_app.local.chaos import Chaos
-from tests.faults.harness import ChatClient, connection_ids, member_ids, run_clients, run_stack
+from tests.support.chat_client import ChatClient, run_clients
+from tests.support.stacks import run_stack
+from tests.support.tables import connection_ids, member_ids
 from tests.support.waiting import eventually_async
 
 pytestmark = pytest.mark.timeout(180)

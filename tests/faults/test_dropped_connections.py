@@ -13,16 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.faults.harness import (
-    ChatClient,
-    answer_to,
-    connect_many,
-    connection_ids,
-    lambda_failures,
-    member_ids,
-    run_clients,
-    settle,
-)
+from tests.support.chat_client import ChatClient, answer_to, connect_many, run_clients, settle
+from tests.support.stacks import lambda_failures
+from tests.support.tables import connection_ids, member_ids
 from tests.support.waiting import eventually_async
 
 ROOM = "fault-drop"

@@ -27,7 +27,8 @@ from serverless_app.local.dynamodb_local import (
     free_port,
     start_dynamodb_local,
 )
-from tests.faults.harness import ChatClient, history, run_clients, run_stack
+from tests.support.chat_client import ChatClient, history, run_clients
+from tests.support.stacks import run_stack
 from tests.support.waiting import eventually_async
 
 ROOM = "fault-ddb"

@@ -18,7 +18,8 @@ from websockets.exceptions import InvalidStatus
 
 from serverless_app.definitions import DEFAULT_FUNCTION, FUNCTIONS, LIMITS
 from tests.faults.fixtures.handlers import SLOW_SECONDS
-from tests.faults.harness import ChatClient, run_clients, run_stack
+from tests.support.chat_client import ChatClient, run_clients
+from tests.support.stacks import run_stack
 
 ROOM = "fault-timeout"
 SLOW_HANDLER = "tests.faults.fixtures.handlers.slow_default"

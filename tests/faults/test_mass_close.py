@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.faults.harness import connect_many, connection_ids, lambda_failures, member_ids, run_clients
+from tests.support.chat_client import connect_many, run_clients
+from tests.support.stacks import lambda_failures
+from tests.support.tables import connection_ids, member_ids
 
 ROOM = "fault-mass-close"
 CLIENTS = 500

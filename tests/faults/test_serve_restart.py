@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from serverless_app.local.dynamodb_local import dynamodb_client, free_port
-from tests.faults.harness import ChatClient, connection_ids, history, run_clients, run_stack
+from tests.support.chat_client import ChatClient, history, run_clients
+from tests.support.stacks import run_stack
+from tests.support.tables import connection_ids
 
 ROOM = "fault-serve"
 MESSAGES = 12

@@ -24,7 +24,8 @@ import pytest
 from serverless_app.definitions import FANOUT_FUNCTION, LIMITS, EnvVar
 from serverless_app.local.throttle import TokenBucket
 from tests.faults.fixtures.handlers import FAIL_AFTER_ENV, MARKS_ENV
-from tests.faults.harness import ChatClient, connect_many, run_clients, run_stack
+from tests.support.chat_client import ChatClient, connect_many, run_clients
+from tests.support.stacks import run_stack
 from tests.support.waiting import eventually_async
 
 ROOM = f"fault-big-{uuid.uuid4().hex[:8]}"

@@ -21,16 +21,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.faults.harness import (
-    ChatClient,
-    answer_to,
-    connection_ids,
-    lambda_failures,
-    management_client,
-    member_ids,
-    run_clients,
-    run_stack,
-)
+from tests.support.chat_client import ChatClient, answer_to, run_clients
+from tests.support.stacks import lambda_failures, management_client, run_stack
+from tests.support.tables import connection_ids, member_ids
 from tests.support.waiting import eventually_async
 
 ROOM = "fault-slow"

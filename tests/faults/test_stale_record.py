@@ -15,14 +15,9 @@ from typing import Any
 import pytest
 
 from serverless_app.definitions import CONNECTION_TTL_SECONDS, CONNECTIONS_TABLE, ROOMS_TABLE
-from tests.faults.harness import (
-    ChatClient,
-    connection_ids,
-    lambda_failures,
-    member_ids,
-    run_clients,
-    settle,
-)
+from tests.support.chat_client import ChatClient, run_clients, settle
+from tests.support.stacks import lambda_failures
+from tests.support.tables import connection_ids, member_ids
 from tests.support.waiting import eventually_async
 
 ROOM = "fault-stale"

@@ -7,25 +7,19 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlencode
 
 import jwt
 import pytest
-import websocket
 
 from serverless_app.chat.auth import LEEWAY_S, mint_token
-from tests.integration.clients import ChatClient, unique
+from tests.support.chat_client import SyncChatClient, unique
 from tests.support.stacks import TOKEN_SECRET
 
 SECRET = TOKEN_SECRET
 
 
 def handshake_status(stack: Any, **query: str) -> int:
-    try:
-        websocket.create_connection(f"{stack.ws_url}?{urlencode(query)}", timeout=15).close()
-    except websocket.WebSocketBadStatusException as refused:
-        return int(refused.status_code)
-    return 101
+    return SyncChatClient.handshake_status(stack.ws_url, **query)
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
@@ -70,7 +64,7 @@ def test_connections_without_a_valid_token_are_refused(
 def test_a_valid_token_connects_and_names_the_user(token_stack: Any) -> None:
     """The welcome names the token's user; messages without user_id are sent as that user."""
     room = unique("auth")
-    client = ChatClient(token_stack.ws_url, token=mint_token("alice", SECRET), rooms=room)
+    client = SyncChatClient(token_stack.ws_url, token=mint_token("alice", SECRET), rooms=room)
     try:
         assert client.wait_action("welcome")["user_id"] == "alice"
         client.send(action="sendMessage", room=room, message="signed")
@@ -82,8 +76,8 @@ def test_a_valid_token_connects_and_names_the_user(token_stack: Any) -> None:
 def test_a_token_for_one_user_cannot_speak_as_another(token_stack: Any) -> None:
     """alice's connection sending as bob gets `forbidden`; bob's connection in the room receives nothing."""
     room = unique("spoof")
-    alice = ChatClient(token_stack.ws_url, token=mint_token("alice", SECRET), rooms=room)
-    bob = ChatClient(token_stack.ws_url, token=mint_token("bob", SECRET), rooms=room)
+    alice = SyncChatClient(token_stack.ws_url, token=mint_token("alice", SECRET), rooms=room)
+    bob = SyncChatClient(token_stack.ws_url, token=mint_token("bob", SECRET), rooms=room)
     try:
         alice.wait_action("welcome")
         bob.wait_action("welcome")
@@ -121,7 +115,7 @@ def test_the_dev_token_endpoint_mints_tokens_the_authorizer_accepts(token_stack:
 def test_a_user_holds_at_most_ten_connections_the_eleventh_handshake_gets_429(token_stack: Any) -> None:
     """Ten sockets on one token connect; the eleventh is refused with HTTP 429; closing one makes room."""
     token = mint_token(unique("many"), SECRET)
-    clients = [ChatClient(token_stack.ws_url, token=token, rooms=unique("cap")) for _ in range(10)]
+    clients = [SyncChatClient(token_stack.ws_url, token=token, rooms=unique("cap")) for _ in range(10)]
     try:
         for client in clients:
             client.wait_action("welcome")
@@ -143,7 +137,7 @@ def test_a_connection_is_closed_when_its_token_expires(token_stack: Any) -> None
     # and the connection lives until the same bound, exp + 30 s
     token = mint_token("alice", SECRET, ttl_s=30, now=time.time() - 52)
     expires_at = jwt.decode(token, options={"verify_signature": False})["exp"] + LEEWAY_S
-    client = ChatClient(token_stack.ws_url, token=token, rooms=room)
+    client = SyncChatClient(token_stack.ws_url, token=token, rooms=room)
     try:
         client.wait_action("welcome")
         client.send(action="sendMessage", room=room, message="in time")
@@ -151,9 +145,7 @@ def test_a_connection_is_closed_when_its_token_expires(token_stack: Any) -> None
         time.sleep(max(0.0, expires_at - time.time()) + 0.2)  # nothing to observe until exp has passed
         client.send(action="sendMessage", room=room, message="too late")
         assert client.wait_action("error")["code"] == "token_expired"
-        with pytest.raises(websocket.WebSocketConnectionClosedException):
-            for _ in range(50):
-                client.poll(0.2)
-                assert not [f for f in client.frames if f.get("message") == "too late"]
+        client.wait_closed(timeout_s=10)
+        assert not [f for f in client.frames if f.get("message") == "too late"]
     finally:
         client.close()

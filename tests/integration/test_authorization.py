@@ -25,7 +25,8 @@ import pytest
 
 from serverless_app.definitions import MESSAGES_TABLE, ROOMS_TABLE
 from serverless_app.local.dynamodb_local import DynamoDBLocal, dynamodb_client
-from tests.integration.clients import ChatClient, unique
+from tests.support.chat_client import SyncChatClient, unique
+from tests.support.waiting import eventually
 
 OK, SEES, HIDDEN = "ok", "sees", "hidden"
 FORBIDDEN, NOT_FOUND = "forbidden", "not_found"
@@ -181,7 +182,7 @@ ANSWER = {
 
 
 def exchange(
-    client: ChatClient, frame: dict[str, Any], answers: Callable[[dict[str, Any]], bool], what: str
+    client: SyncChatClient, frame: dict[str, Any], answers: Callable[[dict[str, Any]], bool], what: str
 ) -> dict[str, Any]:
     """Send ``frame`` and wait for its answer; a ``rate_limited`` refusal is waited out and sent again
     (scenes share a user's rate between set-up and cases; the limits have tests of their own)."""
@@ -208,7 +209,7 @@ class Scene:
     kind: str
     room: str = ""
     prefix: str = field(default_factory=lambda: unique("az"))
-    clients: dict[str, ChatClient] = field(default_factory=dict)
+    clients: dict[str, SyncChatClient] = field(default_factory=dict)
     connection_ids: dict[str, str] = field(default_factory=dict)
     secret: str = ""
     _targets: Iterator[int] = field(default_factory=itertools.count)
@@ -216,8 +217,8 @@ class Scene:
     def user(self, standing: str) -> str:
         return f"{self.prefix}-{standing}"
 
-    def connect(self, name: str) -> ChatClient:
-        client = ChatClient(self.ws_url, user_id=self.user(name), rooms=f"{self.prefix}-{name}-home")
+    def connect(self, name: str) -> SyncChatClient:
+        client = SyncChatClient(self.ws_url, user_id=self.user(name), rooms=f"{self.prefix}-{name}-home")
         self.clients[name] = client
         self.connection_ids[name] = client.wait_action("welcome")["connection_id"]
         return client
@@ -272,7 +273,7 @@ class Scene:
             self.ask("owner", "invite", "roomUpdated", room=self.room, user_id=self.user(name))
         self.ask(name, "joinRoom", "joined", room=self.room)
 
-    def fresh_target(self, *, joined: bool) -> tuple[str, ChatClient | None]:
+    def fresh_target(self, *, joined: bool) -> tuple[str, SyncChatClient | None]:
         name = f"target{next(self._targets)}"
         if not joined:
             return self.user(name), None
@@ -395,26 +396,28 @@ def _answers(sent: dict[str, Any], received: dict[str, Any]) -> bool:
     )
 
 
-def _typing_answer(scene: Scene, actor: ChatClient, standing: str, start: int) -> dict[str, Any]:
+def _typing_answer(scene: Scene, actor: SyncChatClient, standing: str, start: int) -> dict[str, Any]:
     """A typing event has no answer when relayed: wait for the watcher to see it, or for a refusal."""
     user = scene.user(standing)
     watcher = scene.clients["watcher"]
     if watcher is actor:
         watcher = scene.clients["member"]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def answer() -> dict[str, Any] | None:
         for f in actor.frames[start:]:
             if f.get("action") == "error":
-                scene.quiet_at_watcher(lambda f: f.get("action") == "typing" and f.get("user_id") == user)
                 return f
         if any(f.get("action") == "typing" and f.get("user_id") == user for f in watcher.frames):
             return {"action": "typing"}
-        for client in (actor, watcher):
-            client.poll(0.05)
-    raise AssertionError(f"typing by {standing}: neither relayed nor refused")
+        return None
+
+    found = eventually(answer, timeout_s=15, what=f"typing by {standing}: relayed or refused")
+    if found["action"] == "error":
+        scene.quiet_at_watcher(lambda f: f.get("action") == "typing" and f.get("user_id") == user)
+    return found
 
 
-def _check_moderation(action: str, after: tuple[str | None, bool], target: ChatClient | None) -> None:
+def _check_moderation(action: str, after: tuple[str | None, bool], target: SyncChatClient | None) -> None:
     role, banned = after
     wanted = {
         "invite": ("invited", False),

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from tests.integration.clients import ChatClient, unique
+from tests.support.chat_client import SyncChatClient, unique
 from tests.support.stacks import running_stack
 
 
 @pytest.fixture
 def open_client(local_stack: Any) -> Iterator[Any]:
-    clients: list[ChatClient] = []
+    clients: list[SyncChatClient] = []
 
-    def open_(user: str, rooms: str) -> ChatClient:
-        client = ChatClient(local_stack.ws_url, user_id=user, rooms=rooms)
+    def open_(user: str, rooms: str) -> SyncChatClient:
+        client = SyncChatClient(local_stack.ws_url, user_id=user, rooms=rooms)
         clients.append(client)
         client.wait_action("welcome")
         return client
@@ -113,7 +113,7 @@ def test_every_route_invocation_is_one_readable_log_line_and_log_events_prints_j
     caplog.set_level(logging.INFO)
     with running_stack(dynamodb_endpoint=dynamodb_local.endpoint_url, log_events=True) as stack:
         room = unique("log")
-        client = ChatClient(stack.ws_url, user_id="logger", rooms=room)
+        client = SyncChatClient(stack.ws_url, user_id="logger", rooms=room)
         client.wait_action("welcome")
         client.send(action="getPresence", room=room)
         client.wait_action("presenceList")

@@ -20,7 +20,7 @@ import pytest
 
 from serverless_app.chat.connections_api import MANAGEMENT_ENDPOINT_ENV, callback_url
 from serverless_app.definitions import DEFAULT_FUNCTION
-from tests.faults.harness import ChatClient, run_clients
+from tests.support.chat_client import ChatClient, run_clients
 
 AWS_DOMAIN = "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
 

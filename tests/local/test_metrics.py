@@ -17,8 +17,8 @@ from serverless_app.cli import main
 from serverless_app.definitions import DEFAULT_FUNCTION, FunctionDefinition
 from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.stats import EmfMetrics
-from tests.integration.clients import ChatClient, unique
 from tests.local.fixtures.emf_handlers import MALFORMED
+from tests.support.chat_client import SyncChatClient, unique
 from tests.support.waiting import eventually
 
 EMIT = FunctionDefinition("emit", "tests.local.fixtures.emf_handlers.emit", 128, 5, "prints EMF lines")
@@ -42,8 +42,8 @@ def test_a_message_and_a_refused_frame_show_in_local_stats(local_stack: Any) -> 
     websocket-default, with FanoutDuration in milliseconds and its percentiles); a frame that is not
     JSON adds 1 to FramesRefused."""
     room = unique("metrics")
-    alice = ChatClient(local_stack.ws_url, user_id=unique("alice"), rooms=room)
-    bob = ChatClient(local_stack.ws_url, user_id=unique("bob"), rooms=room)
+    alice = SyncChatClient(local_stack.ws_url, user_id=unique("alice"), rooms=room)
+    bob = SyncChatClient(local_stack.ws_url, user_id=unique("bob"), rooms=room)
     try:
         for client in (alice, bob):
             client.wait_action("welcome")
@@ -91,7 +91,7 @@ def test_wschat_stats_prints_the_metrics(local_stack: Any) -> None:
 
 def _send_one(stack: Any) -> bool:
     room = unique("metrics")
-    client = ChatClient(stack.ws_url, user_id=unique("solo"), rooms=room)
+    client = SyncChatClient(stack.ws_url, user_id=unique("solo"), rooms=room)
     try:
         client.wait_action("welcome")
         client.send(action="sendMessage", room=room, message="one")
