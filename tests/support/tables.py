@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serverless_app.chat.store.keys import MEMBER_PREFIX, is_connection_id
 from serverless_app.definitions import CONNECTIONS_TABLE, ROOMS_TABLE
 
 __all__ = ["connection_ids", "member_ids"]
@@ -11,12 +12,14 @@ __all__ = ["connection_ids", "member_ids"]
 
 def connection_ids(ddb: Any) -> set[str]:
     """Every connection record in the connections table (a Scan: tests only); users' items and the
-    ``@connections`` budget's item are not connections (connection ids never contain ``#``)."""
+    ``@connections`` budget's item are not connections (:func:`is_connection_id`)."""
     ids: set[str] = set()
     for page in ddb.get_paginator("scan").paginate(
         TableName=CONNECTIONS_TABLE.name, ProjectionExpression="connection_id", ConsistentRead=True
     ):
-        ids.update(i["connection_id"]["S"] for i in page["Items"] if "#" not in i["connection_id"]["S"])
+        ids.update(
+            i["connection_id"]["S"] for i in page["Items"] if is_connection_id(i["connection_id"]["S"])
+        )
     return ids
 
 
@@ -27,7 +30,7 @@ def member_ids(ddb: Any, room: str) -> set[str]:
         TableName=ROOMS_TABLE.name,
         KeyConditionExpression="#r = :r AND begins_with(#sk, :p)",
         ExpressionAttributeNames={"#r": "room", "#sk": "sk"},
-        ExpressionAttributeValues={":r": {"S": room}, ":p": {"S": "member#"}},
+        ExpressionAttributeValues={":r": {"S": room}, ":p": {"S": MEMBER_PREFIX}},
         ConsistentRead=True,
     ):
         ids.update(item["sk"]["S"].removeprefix("member#") for item in page["Items"])
