@@ -31,8 +31,8 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from serverless_app.local.connections import Connections
-from serverless_app.local.errors import ConnectionsError
-from serverless_app.local.sigv4 import SignatureError, verify_sigv4
+from serverless_app.local.errors import ConnectionsError, SignatureError
+from serverless_app.local.sigv4 import verify_sigv4
 from serverless_app.local.stats import GatewayStats
 
 __all__ = ["add_connections_routes"]

@@ -3,6 +3,8 @@
 LocalRuntimeError
 ├── SetupError              something the machine lacks: Java, npm packages, a free port
 ├── FunctionNotFoundError   the Lambda runtime has no function of that name (Invoke answers 404)
+├── WorkerDied              a Lambda worker process closed its channel: it exited or was killed
+├── SignatureError          a request's SigV4 signature was refused (403, ``code``, ``message``)
 └── ConnectionsError        an ``@connections`` operation failed as on AWS (``code``, ``status_code``)
     ├── Gone                410 GoneException: no such connection, or not (or no longer) open
     ├── PayloadTooLarge     413 PayloadTooLargeException: over the 128 KB message limit
@@ -19,6 +21,8 @@ __all__ = [
     "LocalRuntimeError",
     "PayloadTooLarge",
     "SetupError",
+    "SignatureError",
+    "WorkerDied",
 ]
 
 
@@ -35,6 +39,20 @@ class FunctionNotFoundError(LocalRuntimeError, KeyError):
 
     def __str__(self) -> str:
         return f"Function not found: {self.args[0]}"
+
+
+class WorkerDied(LocalRuntimeError):
+    """The worker closed its end of the channel: it exited or was killed."""
+
+
+class SignatureError(LocalRuntimeError):
+    """Why a request's signature was refused: the ``x-amzn-ErrorType`` code and the message (HTTP 403)."""
+
+    status = 403
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 class ConnectionsError(LocalRuntimeError):

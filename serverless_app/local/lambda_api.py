@@ -33,10 +33,10 @@ from typing import Any
 
 from aiohttp import web
 
-from serverless_app.local.errors import FunctionNotFoundError
+from serverless_app.local.errors import FunctionNotFoundError, SignatureError
 from serverless_app.local.lambda_container import REGION, function_arn
 from serverless_app.local.lambda_runtime import LambdaRuntime
-from serverless_app.local.sigv4 import SignatureError, verify_sigv4
+from serverless_app.local.sigv4 import verify_sigv4
 
 __all__ = [
     "INVOKE_PATH",

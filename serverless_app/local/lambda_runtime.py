@@ -40,13 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from serverless_app.definitions import FunctionDefinition
-from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError
+from serverless_app.local.errors import FunctionNotFoundError, LocalRuntimeError, WorkerDied
 from serverless_app.local.hot_reload import RELOAD_CHECK_INTERVAL_S, SourceWatcher
 from serverless_app.local.lambda_async import AsyncInvocations
 from serverless_app.local.lambda_container import REPO_ROOT, lambda_environment
 from serverless_app.local.redact import redact
 from serverless_app.local.stats import EmfMetrics, FunctionStats
-from serverless_app.local.worker_channel import Worker, WorkerDied
+from serverless_app.local.worker_channel import Worker
 from serverless_app.local.worker_pool import WorkerPool
 
 __all__ = ["InvocationResult", "LambdaRuntime"]

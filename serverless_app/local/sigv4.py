@@ -31,12 +31,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
+from serverless_app.local.errors import SignatureError
 from serverless_app.local.wiring import DUMMY_CREDENTIALS
 
 __all__ = [
     "LOCAL_CREDENTIALS",
     "MAX_CLOCK_SKEW_S",
-    "SignatureError",
     "verify_sigv4",
 ]
 
@@ -56,16 +56,6 @@ _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS "
     "Secret Access Key and signing method. Consult the service documentation for details."
 )
-
-
-class SignatureError(Exception):
-    """Why a request's signature was refused: the ``x-amzn-ErrorType`` code and the message (HTTP 403)."""
-
-    status = 403
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 class _Recomputer(SigV4Auth):

@@ -18,16 +18,13 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+from serverless_app.local.errors import WorkerDied
 from serverless_app.local.lambda_container import HEADER, REPO_ROOT, encode_message
 from serverless_app.local.stats import EmfMetrics
 
-__all__ = ["DeadWorker", "Worker", "WorkerDied", "forward_stderr"]
+__all__ = ["DeadWorker", "Worker", "forward_stderr"]
 
 logger = logging.getLogger(__name__)
-
-
-class WorkerDied(Exception):
-    """The worker closed its end of the channel: it exited or was killed."""
 
 
 class Worker:

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from serverless_app.definitions import FunctionDefinition
+from serverless_app.local.errors import WorkerDied
 from serverless_app.local.stats import EmfMetrics, FunctionStats
-from serverless_app.local.worker_channel import DeadWorker, Worker, WorkerDied
+from serverless_app.local.worker_channel import DeadWorker, Worker
 
 __all__ = ["INIT_TIMEOUT_S", "WorkerPool"]
 
