@@ -23,14 +23,11 @@ from serverless_app.chat.store.base import (
     storage,
     to_item,
 )
+from serverless_app.chat.store.gcra import window
 from serverless_app.chat.store.keys import BUDGET_ITEM, user_item
 from serverless_app.chat.store.protocol import RateDecision
 
 __all__ = ["ConnectionsTable"]
-
-
-_CLOCK_SLACK_MS = 1000
-"""How far apart the clocks of two callers may be before a limit's state counts as impossible."""
 
 
 def user_key(user_id: str) -> dict[str, Any]:
@@ -186,11 +183,8 @@ class ConnectionsTable(TableClient):
         one further ahead (a clock that jumped, a rate lowered since, a value written by hand) is
         replaced rather than waited for, or one bad value would stall every caller for as long.
         """
-        interval = 1000 / rate
-        advance = max(1, round(cost * interval))
-        now_ms = millis(now)
-        horizon = now_ms + max(0, round((burst - cost) * interval))
-        reachable = now_ms + round(burst * interval) + _CLOCK_SLACK_MS
+        limit = window(cost, now=now, rate=rate, burst=burst)
+        now_ms, advance, horizon, reachable = limit.now_ms, limit.advance, limit.horizon, limit.reachable
         key = {"connection_id": item}
         names = {"#tat": attribute, "#ttl": "ttl"}
         for _ in range(8):

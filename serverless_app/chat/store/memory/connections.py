@@ -13,13 +13,13 @@ from dataclasses import replace
 
 from serverless_app.chat.models import ConnectionRecord
 from serverless_app.chat.store.base import Conflict, millis
+from serverless_app.chat.store.gcra import window
 from serverless_app.chat.store.keys import BUDGET_ITEM, user_item
 from serverless_app.chat.store.memory.base import ConnectionItem, MemoryTable, UserItem
 from serverless_app.chat.store.protocol import RateDecision
 
 __all__ = ["MemoryConnections"]
 
-_CLOCK_SLACK_MS = 1000
 """As ``ConnectionsTable``'s: how far apart two callers' clocks may be before a limit's state is impossible."""
 
 
@@ -95,11 +95,8 @@ class MemoryConnections(MemoryTable):
         self, item: str, attribute: str, cost: int, *, now: float, rate: float, burst: int
     ) -> RateDecision:
         """The generic cell rate algorithm, as ``ConnectionsTable._take`` (without the races)."""
-        interval = 1000 / rate
-        advance = max(1, round(cost * interval))
-        now_ms = millis(now)
-        horizon = now_ms + max(0, round((burst - cost) * interval))
-        reachable = now_ms + round(burst * interval) + _CLOCK_SLACK_MS
+        limit = window(cost, now=now, rate=rate, burst=burst)
+        now_ms, advance, horizon, reachable = limit.now_ms, limit.advance, limit.horizon, limit.reachable
         with self._lock:
             state = self._tables.users.setdefault(item, UserItem()).tat
             tat = state.get(attribute)
