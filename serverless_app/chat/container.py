@@ -29,9 +29,12 @@ __all__ = [
 ]
 
 
+_given_settings: Settings | None = None
+
+
 @cache
 def settings() -> Settings:
-    return Settings.from_env()
+    return _given_settings if _given_settings is not None else Settings.from_env()
 
 
 @cache
@@ -106,8 +109,12 @@ def _launcher(function: str, callback_url: str) -> ShardLauncher:
     return launch
 
 
-def reset() -> None:
-    """Forget everything built so far, so the next call builds it again from the environment, as a
-    new Lambda container would (tests change the environment between invocations)."""
+def reset(*, override: Settings | None = None) -> None:
+    """Forget everything built so far, so the next call builds it again, as a new Lambda container
+    would: from the environment (tests change it between invocations), or from ``override`` when
+    given (a test's limits that no environment variable sets). The one way tests override the
+    container."""
+    global _given_settings
+    _given_settings = override
     for built in (settings, dynamodb_client, lambda_client, service, posts_budget, connections_api):
         built.cache_clear()

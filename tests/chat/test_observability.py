@@ -4,7 +4,6 @@ keys, and CloudWatch EMF metrics, read from what the handlers print (DynamoDB Lo
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 from typing import Any
@@ -163,11 +162,11 @@ def test_a_delivery_with_a_gone_member_is_counted_by_result(
 
 
 def test_a_rate_limited_send_counts_as_refused_and_rate_limited(
-    lambda_env: ConnectionsDouble, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    lambda_env: ConnectionsDouble, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Past the burst, the error frame is counted in FramesRefused and RateLimited."""
     strict = dataclasses.replace(Settings.from_env(), message_burst=1, message_rate_per_s=0.01)
-    monkeypatch.setattr(container, "settings", functools.cache(lambda: strict))
+    container.reset(override=strict)
     alice = connect_as("alice")
     send(alice, {"action": "sendMessage", "room": "general", "message": "one"}, user="alice")
     printed(capsys)
