@@ -15,6 +15,7 @@ from serverless_app.chat.models import ConnectionRecord, Member, RoomInfo, Stand
 from serverless_app.chat.store import ChatStore, Conflict
 from serverless_app.chat.store.keys import BUDGET_ITEM
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE
+from tests.support.waiting import eventually
 
 
 def _message(
@@ -105,12 +106,12 @@ def test_user_history_reads_the_user_timestamp_index(store: ChatStore) -> None:
     store.put_message(_message("general", user="alice", text="a1", ts="2026-11-26T10:00:00.000000Z"))
     store.put_message(_message("random", user="alice", text="a2", ts="2026-11-26T11:00:00.000000Z"))
     store.put_message(_message("general", user="bob", text="b1", ts="2026-11-26T12:00:00.000000Z"))
-    deadline = time.monotonic() + 5  # the index is eventually consistent
-    while True:
+
+    def both() -> list[StoredMessage] | None:  # the index is eventually consistent
         history, _ = store.user_history("alice", limit=10, now=time.time())
-        if len(history) == 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        return history if len(history) == 2 else None
+
+    history = eventually(both, what="alice's two messages in the user index")
     assert [m.message for m in history] == ["a2", "a1"]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from serverless_app.local.dynamodb_local import free_port, port_holder
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,8 +63,10 @@ def test_sigkilled_serve_leaves_no_java_behind() -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         process.stdout.close()
-    deadline = time.monotonic() + 15
-    while _alive(java_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(java_pid), f"DynamoDB Local (pid {java_pid}) outlived the SIGKILLed serve"
+    eventually(
+        lambda: not _alive(java_pid),
+        timeout_s=15,
+        interval_s=0.1,
+        what=f"DynamoDB Local (pid {java_pid}) gone after the SIGKILLed serve",
+    )
     assert port_holder(dynamodb_port) is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from serverless_app.local.gateway import Gateway
 from serverless_app.local.lambda_runtime import LambdaRuntime
 from serverless_app.local.server import bind_socket, management_client
 from serverless_app.local.wiring import local_environments
+from tests.support.waiting import eventually
 
 __all__ = ["HANDLERS", "GatewayServer", "serve_gateway"]
 
@@ -77,13 +77,11 @@ class GatewayServer:
     def wait_for_events(
         self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout_s: float = 20.0
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def enough() -> list[dict[str, Any]] | None:
             found = self.events(predicate)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"expected {count} matching events, saw {self.events(predicate)}")
+            return found if len(found) >= count else None
+
+        return eventually(enough, timeout_s=timeout_s, what=f"{count} matching event(s)")
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Run ``function`` on the server's loop (to read gateway state safely)."""
