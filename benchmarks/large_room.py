@@ -42,7 +42,8 @@ from rich.console import Console
 from benchmarks import fanout_process
 from benchmarks.large_room_results import LargeRoomResults, LargeRun
 from benchmarks.sink import Sink
-from serverless_app.local.dynamodb_local import create_tables, dynamodb_client, running_dynamodb_local
+from serverless_app.local.dynamodb_local import running_dynamodb_local
+from serverless_app.local.dynamodb_tables import create_tables, dynamodb_client
 
 __all__ = ["measure_large_rooms"]
 

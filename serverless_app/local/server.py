@@ -37,13 +37,8 @@ from serverless_app.definitions import (
     GatewayLimits,
 )
 from serverless_app.local.chaos import Chaos
-from serverless_app.local.dynamodb_local import (
-    REPO_ROOT,
-    DynamoDBLocal,
-    create_tables,
-    dynamodb_client,
-    start_dynamodb_local,
-)
+from serverless_app.local.dynamodb_local import REPO_ROOT, DynamoDBLocal, start_dynamodb_local
+from serverless_app.local.dynamodb_tables import create_tables, dynamodb_client
 from serverless_app.local.errors import SetupError
 from serverless_app.local.gateway import Gateway
 from serverless_app.local.http_guard import HostPolicy, install_http_guard, is_wildcard_host

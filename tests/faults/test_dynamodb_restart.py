@@ -21,12 +21,8 @@ from typing import Any
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from serverless_app.local.dynamodb_local import (
-    DynamoDBLocal,
-    dynamodb_client,
-    free_port,
-    start_dynamodb_local,
-)
+from serverless_app.local.dynamodb_local import DynamoDBLocal, free_port, start_dynamodb_local
+from serverless_app.local.dynamodb_tables import dynamodb_client
 from tests.support.chat_client import ChatClient, history, run_clients
 from tests.support.stacks import run_stack
 from tests.support.waiting import eventually_async

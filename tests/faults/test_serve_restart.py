@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from serverless_app.local.dynamodb_local import dynamodb_client, free_port
+from serverless_app.local.dynamodb_local import free_port
+from serverless_app.local.dynamodb_tables import dynamodb_client
 from tests.support.chat_client import ChatClient, history, run_clients
 from tests.support.stacks import run_stack
 from tests.support.tables import connection_ids

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from serverless_app.definitions import MESSAGES_TABLE, ROOMS_TABLE
-from serverless_app.local.dynamodb_local import DynamoDBLocal, dynamodb_client
+from serverless_app.local.dynamodb_local import DynamoDBLocal
+from serverless_app.local.dynamodb_tables import dynamodb_client
 from tests.support.chat_client import SyncChatClient, unique
 from tests.support.waiting import eventually
 

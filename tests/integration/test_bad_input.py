@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from serverless_app.definitions import CONNECTIONS_TABLE, MESSAGES_TABLE, ROOMS_TABLE
-from serverless_app.local.dynamodb_local import dynamodb_client
+from serverless_app.local.dynamodb_tables import dynamodb_client
 from tests.support.bad_frames import END_TO_END, bad_frames
 from tests.support.chat_client import SyncChatClient, unique
 

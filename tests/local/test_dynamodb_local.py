@@ -11,6 +11,7 @@ import pytest
 
 from serverless_app.definitions import TABLES
 from serverless_app.local import dynamodb_local as launcher
+from serverless_app.local import dynamodb_tables
 from serverless_app.local.dynamodb_local import DynamoDBLocal
 from serverless_app.local.errors import SetupError
 from tests.local.netutil import non_loopback_address
@@ -49,12 +50,12 @@ def test_data_kept_from_an_older_version_gets_the_indexes_added_since(dynamodb_l
 
     from serverless_app.definitions import ROOMS_TABLE
 
-    client = launcher.dynamodb_client(dynamodb_local.endpoint_url)
+    client = dynamodb_tables.dynamodb_client(dynamodb_local.endpoint_url)
     old = dataclasses.replace(ROOMS_TABLE, name="websocket-rooms-old", indexes=())
     new = dataclasses.replace(ROOMS_TABLE, name="websocket-rooms-old")
-    client.create_table(**launcher._table_request(old))
+    client.create_table(**dynamodb_tables._table_request(old))
     try:
-        launcher.create_tables(client, (new,))
+        dynamodb_tables.create_tables(client, (new,))
         described = client.describe_table(TableName=new.name)["Table"]
         assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {
             index.name for index in ROOMS_TABLE.indexes
