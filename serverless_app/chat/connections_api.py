@@ -1,8 +1,10 @@
 """The ``@connections`` management API: concurrent posts with 410 and 429 handling.
 
-Each request is SigV4-signed with botocore's own signer and sent with h11 (a pure-Python,
-sans-I/O HTTP/1.1 implementation) over a pool of keep-alive connections driven by one
-asyncio event loop that lives for the whole Lambda container. Compared with a boto3
+Called by the Lambda handlers and the delivery code (through :func:`serverless_app.chat.container.connections_api`
+and :func:`callback_url`). Each request is SigV4-signed with botocore's own signer and sent by
+:class:`serverless_app.chat.http11.Http11Pool` (h11 over a pool of keep-alive connections driven by
+one asyncio event loop that lives for the whole Lambda container); it also calls tenacity for the
+retries and :class:`~serverless_app.chat.budget.PostsBudget`. Compared with a boto3
 client call per post (or urllib3 from a thread pool), this avoids both per-call client
 overhead and GIL contention between threads, so the CPU billed per delivery stays low and
 a room of 1,000 is served by a few dozen connections in parallel. It speaks exactly the
@@ -22,11 +24,8 @@ import asyncio
 import enum
 import json
 import os
-import ssl
-import threading
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import h11
@@ -37,6 +36,7 @@ from botocore.session import get_session
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from serverless_app.chat.budget import PostsBudget
+from serverless_app.chat.http11 import Http11Pool, StaleConnection, run_on_loop
 
 __all__ = ["ConnectionsApi", "PostResult", "callback_url"]
 
@@ -62,19 +62,6 @@ def callback_url(domain_name: str, stage: str) -> str:
     variable) overrides it; the local runtime sets it to its plain-HTTP gateway.
     """
     return os.environ.get(MANAGEMENT_ENDPOINT_ENV) or f"https://{domain_name}/{stage}"
-
-
-@dataclass
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    http: h11.Connection
-
-    def reusable(self) -> bool:
-        return self.http.our_state is h11.IDLE and not self.reader.at_eof() and not self.writer.is_closing()
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def _retryable(status: int | None) -> bool:
@@ -114,28 +101,7 @@ class _Pacer:
             await asyncio.sleep(slot - now)
 
 
-class _LoopThread:
-    """One event loop per process, on a daemon thread; survives between invocations."""
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-    idle: ClassVar[dict[tuple[str, int, bool], list[_Connection]]] = {}
-    pacer: ClassVar[_Pacer] = _Pacer()
-    """Kept-alive connections by (host, port, tls), shared by every client of that endpoint."""
-
-    @classmethod
-    def run(cls, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        with cls._lock:
-            if cls._loop is None or cls._loop.is_closed():
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="connections-api", daemon=True).start()
-                cls._loop = loop
-            loop = cls._loop
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
-
-
-class _StaleConnection(Exception):
-    """A kept-alive connection turned out closed before any response arrived."""
+_PACER = _Pacer()
 
 
 class ConnectionsApi:
@@ -168,30 +134,29 @@ class ConnectionsApi:
             raise RuntimeError("no AWS credentials for the @connections API")
         self._signer = SigV4Auth(resolved, "execute-api", self._region)
         """botocore's signer, built once: it reads the (refreshable) credentials on every request."""
-        self._concurrency = concurrency
-        self._timeout_s = timeout_s
+        self._pool = Http11Pool(
+            self._host, self._port, self._tls, concurrency=concurrency, timeout_s=timeout_s
+        )
         self._retry_attempts = retry_attempts
-        self._idle = _LoopThread.idle.setdefault((self._host, self._port, self._tls), [])
         if rate_per_s > 0:
-            _LoopThread.pacer.rate = rate_per_s
+            _PACER.rate = rate_per_s
         """Posts per second for the whole container (every client, every fan-out); 0: unpaced."""
         self._budget = budget
         """The stack's shared budget, drawn on by every POST (``None``: this container's pace only)."""
-        self._slots: asyncio.Semaphore | None = None
 
     # --- public, synchronous API (the Lambda handlers are synchronous) ------------------
 
     def post(self, connection_id: str, data: bytes) -> PostResult:
         """Send one frame; retries 429 with jittered exponential backoff."""
-        return _LoopThread.run(self._post(connection_id, data))
+        return run_on_loop(self._post(connection_id, data))
 
     def post_many(self, posts: Iterable[tuple[str, bytes]]) -> dict[str, PostResult]:
         """Post concurrently over up to ``concurrency`` connections; each connection's result."""
-        return _LoopThread.run(self._post_many(list(posts)))
+        return run_on_loop(self._post_many(list(posts)))
 
     def get(self, connection_id: str) -> dict[str, Any] | None:
         """``GetConnection``: the connection's info, or ``None`` if it is gone (410)."""
-        status, body = _LoopThread.run(self._request("GET", connection_id, b""))
+        status, body = run_on_loop(self._request("GET", connection_id, b""))
         if status == 410:
             return None
         if status != 200:
@@ -200,12 +165,12 @@ class ConnectionsApi:
 
     def delete(self, connection_id: str) -> bool:
         """Close a connection; ``False`` if it was already gone."""
-        status, _ = _LoopThread.run(self._request("DELETE", connection_id, b""))
+        status, _ = run_on_loop(self._request("DELETE", connection_id, b""))
         return status != 410
 
     def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         """Run a coroutine on the container's connections loop (the one :meth:`post_async` needs)."""
-        return _LoopThread.run(coroutine)
+        return run_on_loop(coroutine)
 
     async def post_async(self, connection_id: str, data: bytes) -> PostResult:
         """:meth:`post` for a coroutine already running on :meth:`run`'s loop."""
@@ -243,10 +208,10 @@ class ConnectionsApi:
         any post)."""
         if self._budget is not None:
             await self._budget.take()
-        await _LoopThread.pacer.wait()
+        await _PACER.wait()
         try:
             return await self._status("POST", connection_id, data)
-        except (OSError, TimeoutError, h11.ProtocolError, _StaleConnection):
+        except (OSError, TimeoutError, h11.ProtocolError, StaleConnection):
             return None
 
     async def _status(self, method: str, connection_id: str, body: bytes) -> int:
@@ -254,30 +219,10 @@ class ConnectionsApi:
         return status
 
     async def _request(self, method: str, connection_id: str, body: bytes) -> tuple[int, bytes]:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._concurrency)
         path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
-        async with self._slots:
-            # Signed when it is sent, not when it is queued: a fan-out of 100,000 posts must not
-            # sign them all before the first leaves, and a signature is only valid for 5 minutes.
-            headers = self._signed_headers(method, path, body)
-            for _ in range(2):  # a stale kept-alive connection is replaced once
-                connection, reused = await self._acquire()
-                try:
-                    result = await asyncio.wait_for(
-                        self._exchange(connection, method, path, headers, body), self._timeout_s
-                    )
-                except _StaleConnection:
-                    connection.close()
-                    if reused:
-                        continue
-                    raise
-                except BaseException:
-                    connection.close()
-                    raise
-                self._release(connection)
-                return result
-        raise _StaleConnection("no usable connection")
+        # Signed when it is sent, not when it is queued: a fan-out of 100,000 posts must not
+        # sign them all before the first leaves, and a signature is only valid for 5 minutes.
+        return await self._pool.request(method, path, lambda: self._signed_headers(method, path, body), body)
 
     def _signed_headers(self, method: str, path: str, body: bytes) -> list[tuple[str, str]]:
         request = AWSRequest(
@@ -291,50 +236,3 @@ class ConnectionsApi:
             if name.lower() not in ("host", "content-length")
         ]
         return headers
-
-    async def _acquire(self) -> tuple[_Connection, bool]:
-        while self._idle:
-            connection = self._idle.pop()
-            if connection.reusable():
-                return connection, True
-            connection.close()
-        context = ssl.create_default_context() if self._tls else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self._host, self._port, ssl=context), self._timeout_s
-        )
-        return _Connection(reader, writer, h11.Connection(h11.CLIENT)), False
-
-    def _release(self, connection: _Connection) -> None:
-        if connection.http.our_state is h11.DONE and connection.http.their_state is h11.DONE:
-            connection.http.start_next_cycle()
-            self._idle.append(connection)
-        else:
-            connection.close()
-
-    @staticmethod
-    async def _exchange(
-        connection: _Connection, method: str, path: str, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[int, bytes]:
-        http = connection.http
-        outgoing = http.send(h11.Request(method=method, target=path, headers=headers))
-        if body:
-            outgoing += http.send(h11.Data(data=body))
-        outgoing += http.send(h11.EndOfMessage())
-        connection.writer.write(outgoing)
-        status = 0
-        chunks: list[bytes] = []
-        while True:
-            event = http.next_event()
-            if event is h11.NEED_DATA:
-                data = await connection.reader.read(65536)
-                if not data and status == 0:
-                    raise _StaleConnection("connection closed before the response")
-                http.receive_data(data)
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return status, b"".join(chunks)
-            elif isinstance(event, h11.ConnectionClosed):
-                raise _StaleConnection("connection closed during the response")
