@@ -2,32 +2,27 @@
 
 HS256 JSON Web Tokens through PyJWT; no signature code is written here. The algorithm is
 pinned on verification, so ``alg: none`` and algorithm-confusion tokens are refused.
+Called by ``wschat token`` and the local runtime (:func:`mint_token`), by the authorizer
+(:class:`TokenVerifier`) and by :mod:`serverless_app.chat.oidc` (the shared rules and
+:class:`RefreshingKeys`); it calls PyJWT and :mod:`serverless_app.chat.signing_keys` for what a
+secret's keys are.
 
 Time: ``exp``, ``iat`` and ``nbf`` are checked with :data:`LEEWAY_S` (30 s) of clock skew,
 and a token whose lifetime ``exp - iat`` is not positive or exceeds the maximum
 (:data:`DEFAULT_MAX_LIFETIME_S`, 24 h, configurable) is refused: a token cannot be revoked,
 so none may live long.
 
-Keys and rotation: every token names its signing key in the ``kid`` header. The secret value
-(``.wschat/token-secret``, the stack's Secrets Manager secret, ``--secret``) is either
-
-* a plain string: one key, whose kid is derived from it (:func:`derived_kid`), or
-* a JSON object ``{"current": "2025-06", "keys": {"2025-06": "<secret>", "2024-12": "<secret>"}}``:
-  tokens are minted with the ``current`` key and verified with whichever key their kid names.
-
-A key is also found by its derived kid, so a plain secret moved into a JSON object (under any
-name) keeps accepting the tokens minted while it was plain. A token without a kid (minted before
-kids existed) is accepted only while there is a single key. :class:`RefreshingKeys` re-reads the
-keys now and then, so a running authorizer sees a rotation without a restart.
+Keys and rotation: every token names its signing key in the ``kid`` header; which key a kid
+names is :mod:`serverless_app.chat.signing_keys`' job (one key or a JSON key set, kids derived
+from plain secrets). A token without a kid (minted before kids existed) is accepted only while
+there is a single key. :class:`RefreshingKeys` re-reads the keys now and then, so a running
+authorizer sees a rotation without a restart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +32,7 @@ from typing import Any, Generic, TypeVar
 import jwt
 
 from serverless_app.chat.protocol import USER_ID
+from serverless_app.chat.signing_keys import SigningKeys, parse_signing_keys
 from serverless_app.definitions import EnvVar
 
 __all__ = [
@@ -46,21 +42,17 @@ __all__ = [
     "LEEWAY_S",
     "InvalidToken",
     "RefreshingKeys",
-    "SigningKeys",
     "TokenClaims",
     "TokenVerifier",
     "UnknownKey",
     "check_lifetime",
     "claims_from_payload",
-    "derived_kid",
     "mint_token",
-    "parse_signing_keys",
     "verify_token",
 ]
 
 ISSUER = "wschat"
 AUDIENCE = "wschat"
-_KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ALGORITHM = "HS256"
 LEEWAY_S = int(os.environ.get(EnvVar.TOKEN_LEEWAY_S) or 30)
 """Clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (30 s; ``TOKEN_LEEWAY_S``, read once per
@@ -86,72 +78,7 @@ class TokenClaims:
     expires_at: int
 
 
-# --- keys -----------------------------------------------------------------------------------
-
-
-def derived_kid(secret: str) -> str:
-    """The kid of a plain-string secret: a SHA-256 fingerprint (reveals nothing the signature does not)."""
-    return "k-" + hashlib.sha256(b"wschat-kid\0" + secret.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class SigningKeys:
-    """The HS256 keys by kid and the one new tokens are signed with."""
-
-    current: str
-    keys: Mapping[str, str]
-
-    def __post_init__(self) -> None:
-        if self.current not in self.keys:
-            raise ValueError(f"the current kid {self.current!r} is not among the keys")
-
-    @property
-    def current_secret(self) -> str:
-        return self.keys[self.current]
-
-    def secret_for(self, kid: str | None) -> str | None:
-        """The secret a token's kid names (by name or by derived kid); ``None`` if unknown."""
-        if kid is None:
-            distinct = set(self.keys.values())
-            return next(iter(distinct)) if len(distinct) == 1 else None
-        if kid in self.keys:
-            return self.keys[kid]
-        for secret in self.keys.values():
-            if derived_kid(secret) == kid:
-                return secret
-        return None
-
-
-def parse_signing_keys(value: str | SigningKeys) -> SigningKeys:
-    """A secret value as keys: a JSON object ``{"current", "keys"}``, or a plain string (one key).
-
-    Text starting with ``{`` must be a valid key set; anything else raises ``ValueError``.
-    """
-    if isinstance(value, SigningKeys):
-        return value
-    text = value.strip()
-    if not text:
-        raise ValueError("the token secret is empty")
-    if not text.startswith("{"):
-        return SigningKeys(current=derived_kid(text), keys={derived_kid(text): text})
-    try:  # a typo in the JSON must not turn the whole text into a key
-        document = json.loads(text)
-    except ValueError as error:
-        raise ValueError(f"the token secret starts with '{{' but is not valid JSON: {error}") from None
-    if not isinstance(document, dict) or set(document) != {"current", "keys"}:
-        raise ValueError('a JSON token secret must be {"current": KID, "keys": {KID: SECRET, ...}}')
-    current, keys = document["current"], document["keys"]
-    if not isinstance(keys, dict) or not keys:
-        raise ValueError('"keys" must be a non-empty object of kid -> secret')
-    for kid, secret in keys.items():
-        if not _KID.fullmatch(kid):
-            raise ValueError(f"invalid kid {kid!r}: 1–64 of letters, digits, '_', '.', ':', '-'")
-        if not isinstance(secret, str) or not secret.strip():
-            raise ValueError(f"the secret of kid {kid!r} must be a non-empty string")
-    if not isinstance(current, str) or current not in keys:
-        raise ValueError(f'"current" ({current!r}) must name one of the keys')
-    return SigningKeys(current=current, keys={kid: secret.strip() for kid, secret in keys.items()})
-
+# --- keys read from a source ----------------------------------------------------------------
 
 T = TypeVar("T")
 

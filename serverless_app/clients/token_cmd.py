@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from serverless_app.chat.auth import DEFAULT_MAX_LIFETIME_S, mint_token, parse_signing_keys
+from serverless_app.chat.auth import DEFAULT_MAX_LIFETIME_S, mint_token
 from serverless_app.chat.protocol import USER_ID
+from serverless_app.chat.signing_keys import parse_signing_keys
 from serverless_app.clients.secrets_source import resolve_secret, secret_options
 
 __all__ = ["MAX_TTL_S", "MIN_SECRET_BYTES", "parse_ttl", "token"]

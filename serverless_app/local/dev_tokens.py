@@ -15,7 +15,8 @@ import time
 
 from aiohttp import web
 
-from serverless_app.chat.auth import mint_token, parse_signing_keys
+from serverless_app.chat.auth import mint_token
+from serverless_app.chat.signing_keys import parse_signing_keys
 from serverless_app.local.http_guard import is_foreign_origin, is_loopback_peer
 
 __all__ = ["DEV_TOKEN_PATH", "DEV_TOKEN_TTL_S", "add_dev_token_routes"]

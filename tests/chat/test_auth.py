@@ -20,12 +20,11 @@ from serverless_app.chat.auth import (
     InvalidToken,
     TokenVerifier,
     UnknownKey,
-    derived_kid,
     mint_token,
-    parse_signing_keys,
     verify_token,
 )
 from serverless_app.chat.handlers import authorizer
+from serverless_app.chat.signing_keys import derived_kid, parse_signing_keys
 
 OLD = "o" * 64
 NEW = "n" * 64

@@ -13,7 +13,8 @@ import jwt
 import pytest
 from click.testing import CliRunner
 
-from serverless_app.chat.auth import derived_kid, verify_token
+from serverless_app.chat.auth import verify_token
+from serverless_app.chat.signing_keys import derived_kid
 from serverless_app.clients.secrets_source import read_secret_arn
 from serverless_app.clients.token_cmd import parse_ttl, token
 from serverless_app.local.dev_secret import local_token_secret
