@@ -56,3 +56,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .wschat .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -157,7 +157,9 @@ CONNECTIONS_TABLE = TableDefinition(
     partition_key=KeyAttribute("connection_id"),
     env_var=EnvVar.CONNECTIONS_TABLE,
 )
-"""One item per live connection: user, rooms joined, rate-limit bucket, ttl."""
+"""Three kinds of item (layouts in ``chat/store/keys.py``): one per live connection (its user,
+the rooms it joined, ttl), one per user (``user#<user_id>``: the user's live connections and
+per-user rate limits) and the stack's ``@connections`` posts budget (``budget#connections-api``)."""
 
 MESSAGES_TABLE = TableDefinition(
     name="websocket-messages",
@@ -196,7 +198,8 @@ ROOMS_TABLE = TableDefinition(
 )
 """Rooms: who may be in them, and who is. Fan-out is a Query of one room's partition,
 never a Scan of all connections. Item kinds by ``sk``: ``meta`` (visibility, owner, the
-two users of a direct room), ``role#<user_id>`` (owner, admin, member or invited),
+two users of a direct room), ``stats`` (online count, presence mode, typing),
+``role#<user_id>`` (owner, admin, member or invited),
 ``ban#<user_id>``, ``member#<connection_id>`` (one per connection in the room),
 ``user#<user_id>`` (count of that user's connections in the room, drives presence
 events) and ``idem#<user_id>#<client_msg_id>`` (idempotent sends). Two sparse indexes:

@@ -7,6 +7,9 @@ cannot keep many concurrent fan-outs under it: k shards each paced to r offer k 
 is kept in DynamoDB (one item of ``websocket-connections``, a GCRA: one conditional write per
 reservation) and each container leases it a chunk of posts at a time, so a small room's message
 costs no extra write and a large fan-out one write per ``chunk`` posts.
+
+Built by :func:`serverless_app.chat.container.posts_budget` over the store's ``reserve_posts``;
+taken from by :class:`~serverless_app.chat.connections_api.ConnectionsApi` before every POST.
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""What one Lambda container builds once and reuses across invocations: clients, store, service."""
+"""What one Lambda container builds once and reuses across invocations.
+
+The settings (:mod:`~serverless_app.chat.settings`), the boto3 DynamoDB and Lambda clients, the
+store and :class:`~serverless_app.chat.service.ChatService` over it, the ``@connections`` client
+(:mod:`~serverless_app.chat.connections_api`) with this container's share of the posts budget
+(:mod:`~serverless_app.chat.budget`), and the options :func:`~serverless_app.chat.delivery.deliver`
+takes (page and shard sizes, the launcher of ``websocket-fanout`` shards). Every handler calls
+these; tests start again with :func:`reset`.
+"""
 
 from __future__ import annotations
 

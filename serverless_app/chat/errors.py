@@ -1,6 +1,7 @@
 """Every error the chat core raises, and the wire code each one becomes.
 
-    ChatError                     base; ``code`` is the ``error`` frame's code
+    ChatError                     base; ``code`` is the ``error`` frame's code (``internal_error`` when
+                                  raised itself: the handler failed unexpectedly, nothing was stored)
     ├── FrameError                the client's frame is unusable; nothing was changed
     │   ├── InvalidJson           code ``invalid_json``: the body is not JSON text
     │   ├── InvalidFrame          code ``invalid_frame``: JSON, but not an object with a string ``action``

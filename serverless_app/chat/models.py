@@ -1,4 +1,8 @@
-"""The chat's records, independent of how they are stored."""
+"""The chat's records, independent of how they are stored.
+
+The service (:mod:`serverless_app.chat.service`) works with these; the store
+(:mod:`serverless_app.chat.store`) turns them into items and back.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +74,7 @@ class StoredMessage:
 
 @dataclass(frozen=True)
 class RoomInfo:
-    """A room's kind and owner. ``exists`` is false for a name no room has yet."""
+    """A room's visibility, owner and (direct rooms) peers. ``exists`` is false for a name no room has yet."""
 
     room: str
     visibility: Visibility = "public"

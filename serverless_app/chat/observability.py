@@ -8,8 +8,8 @@
   ``logger.info("frame refused", code=error.code)``.
 * ``metrics``: CloudWatch Embedded Metric Format, namespace ``POWERTOOLS_METRICS_NAMESPACE``
   (``wschat``) and the one dimension ``service`` (``POWERTOOLS_SERVICE_NAME``), flushed as one JSON
-  line at the end of each invocation that recorded any. Names in :class:`MetricName`; the stack's
-  alarms and dashboard read exactly these.
+  line at the end of each invocation that recorded any. Names in :class:`~serverless_app.definitions.Metric`,
+  which the stack's alarms and dashboard read too.
 * ``tracer``: X-Ray, ``botocore`` patched; disabled outside Lambda and wherever
   ``POWERTOOLS_TRACE_DISABLED=true`` (the local runtime sets it: there is no X-Ray daemon).
 """
@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from serverless_app import definitions
 from serverless_app.chat.errors import ChatError, RateLimited
+from serverless_app.definitions import Metric
 
 if TYPE_CHECKING:
     from serverless_app.chat.delivery import DeliveryReport
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "METRICS_NAMESPACE",
     "SERVICE_NAME",
-    "MetricName",
     "bind",
     "lambda_handler",
     "logger",
@@ -48,24 +49,9 @@ __all__ = [
     "tracer",
 ]
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "wschat"
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "wschat"
-
-
-class MetricName:
-    """The custom metrics (unit Count unless noted); a contract with the stack's alarms."""
-
-    DELIVERIES_SUCCEEDED = "DeliveriesSucceeded"
-    DELIVERIES_GONE = "DeliveriesGone"
-    DELIVERIES_FAILED = "DeliveriesFailed"
-    DELIVERIES_THROTTLED = "DeliveriesThrottled"
-    CONNECTIONS_PRUNED = "ConnectionsPruned"
-    FANOUT_RECIPIENTS = "FanoutRecipients"
-    FANOUT_DURATION = "FanoutDuration"  # Milliseconds
-    FRAMES_REFUSED = "FramesRefused"
-    RATE_LIMITED = "RateLimited"
-    AUTH_FAILURES = "AuthFailures"
-    WELCOME_LATENCY = "WelcomeLatency"  # Milliseconds
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or definitions.SERVICE_NAME
+"""``wschat`` or, per environment, ``dev-wschat`` (the stack sets ``POWERTOOLS_SERVICE_NAME``)."""
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or definitions.METRICS_NAMESPACE
 
 
 class _Stdout:
@@ -113,22 +99,22 @@ def record_delivery(report: DeliveryReport, *, duration_ms: float | None = None)
     if not posts and not report.pruned:
         return
     count = MetricUnit.Count
-    metrics.add_metric(MetricName.DELIVERIES_SUCCEEDED, count, results["ok"])
-    metrics.add_metric(MetricName.DELIVERIES_GONE, count, results["gone"])
+    metrics.add_metric(Metric.DELIVERIES_SUCCEEDED, count, results["ok"])
+    metrics.add_metric(Metric.DELIVERIES_GONE, count, results["gone"])
     # Frames a live connection never got: still throttled or failing after every redelivery round
     # (attempts that failed and then went through count in DeliveriesThrottled/ok, not here).
-    metrics.add_metric(MetricName.DELIVERIES_FAILED, count, report.unsent + results["too_large"])
-    metrics.add_metric(MetricName.DELIVERIES_THROTTLED, count, results["throttled"])
-    metrics.add_metric(MetricName.CONNECTIONS_PRUNED, count, len(report.pruned))
-    metrics.add_metric(MetricName.FANOUT_RECIPIENTS, count, posts)
+    metrics.add_metric(Metric.DELIVERIES_FAILED, count, report.unsent + results["too_large"])
+    metrics.add_metric(Metric.DELIVERIES_THROTTLED, count, results["throttled"])
+    metrics.add_metric(Metric.CONNECTIONS_PRUNED, count, len(report.pruned))
+    metrics.add_metric(Metric.FANOUT_RECIPIENTS, count, posts)
     if duration_ms is not None:
-        metrics.add_metric(MetricName.FANOUT_DURATION, MetricUnit.Milliseconds, duration_ms)
+        metrics.add_metric(Metric.FANOUT_DURATION, MetricUnit.Milliseconds, duration_ms)
 
 
 def record_refusal(error: ChatError) -> None:
     """An ``error`` frame sent: ``FramesRefused`` (and ``RateLimited`` for a rate limit), the code as
     metadata rather than a dimension, so each metric keeps the one ``service`` dimension."""
-    metrics.add_metric(MetricName.FRAMES_REFUSED, MetricUnit.Count, 1)
+    metrics.add_metric(Metric.FRAMES_REFUSED, MetricUnit.Count, 1)
     metrics.add_metadata("error_code", error.code)
     if isinstance(error, RateLimited):
         record_rate_limited()
@@ -136,19 +122,17 @@ def record_refusal(error: ChatError) -> None:
 
 def record_rate_limited() -> None:
     """A rate or connection limit refused a frame or a connection."""
-    metrics.add_metric(MetricName.RATE_LIMITED, MetricUnit.Count, 1)
+    metrics.add_metric(Metric.RATE_LIMITED, MetricUnit.Count, 1)
 
 
 def record_auth_failure(reason: str) -> None:
-    metrics.add_metric(MetricName.AUTH_FAILURES, MetricUnit.Count, 1)
+    metrics.add_metric(Metric.AUTH_FAILURES, MetricUnit.Count, 1)
     metrics.add_metadata("auth_failure", reason)
 
 
 def record_welcome_latency(connected_at_ms: float) -> None:
     """From the connection's ``connectedAt`` (epoch ms) to now, when the welcome was posted."""
-    metrics.add_metric(
-        MetricName.WELCOME_LATENCY, MetricUnit.Milliseconds, time.time() * 1000 - connected_at_ms
-    )
+    metrics.add_metric(Metric.WELCOME_LATENCY, MetricUnit.Milliseconds, time.time() * 1000 - connected_at_ms)
 
 
 def _flush_metrics() -> None:

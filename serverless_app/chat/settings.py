@@ -1,4 +1,10 @@
-"""The handlers' configuration, read once per container from the environment."""
+"""The handlers' configuration, read once per container from the environment.
+
+Built by :func:`serverless_app.chat.container.settings` from the variables the stack sets
+(``definitions.function_environment``); the per-user limits (rates, connections, presence threshold)
+live here with their defaults. Two token settings are read by ``auth``/the authorizer instead:
+``TOKEN_LEEWAY_S`` and ``TOKEN_MAX_LIFETIME_S``.
+"""
 
 from __future__ import annotations
 

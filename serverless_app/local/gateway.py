@@ -8,7 +8,7 @@ per client, with its bounded outbound queue); the ``@connections`` HTTP wire is
 :mod:`serverless_app.local.gateway_connect` (``$connect``: authorizer, status and headers) and
 :mod:`serverless_app.local.gateway_integrations` (route selection, integrations), the event shapes
 :mod:`serverless_app.local.gateway_events`.
-What is reproduced, and where AWS documents it, is listed in ``docs``/DESIGN.md §1:
+What is reproduced is listed in the README ("What the emulation reproduces"); here, in short:
 
 * ``$connect`` holds the upgrade until the authorizer and the handler return; until then the
   connection is not postable (410).

@@ -3,7 +3,9 @@
     async with run_local_stack(port=0, in_memory=True) as stack:
         stack.ws_url, stack.http_url, stack.dynamodb_endpoint, stack.stats()
 
-Used by ``wschat serve``, the tests and the benchmarks. Everything it starts, it stops.
+Used by ``wschat serve``, the tests and the benchmarks. Everything it starts, it stops. Its defaults
+suit tests (``auth_mode="none"``, ``in_memory=True``, any free port); ``wschat serve`` passes its
+own (token authentication, data kept under ``.wschat/``, port 3001).
 
 Two HTTP servers: the gateway on ``host:port`` (WebSocket, ``@connections``, the web client,
 ``/_local/*``) and the Lambda ``Invoke`` API on a loopback port of its own (``stack.lambda_url``), as

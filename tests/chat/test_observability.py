@@ -15,8 +15,8 @@ from serverless_app import definitions
 from serverless_app.chat import container
 from serverless_app.chat.auth import mint_token
 from serverless_app.chat.handlers import authorizer, connect, default, welcome
-from serverless_app.chat.observability import MetricName
 from serverless_app.chat.settings import Settings
+from serverless_app.definitions import Metric
 from tests.chat.conftest import connection_id, ws_event
 from tests.chat.connections_double import ConnectionsDouble
 
@@ -126,7 +126,7 @@ def test_an_error_frames_request_id_is_in_the_log_line_of_its_invocation(
     assert refused["message"] == "frame refused" and refused["code"] == error["code"] == "forbidden"
     assert refused["connection_id"] == alice
     values = metric_values(blobs)
-    assert values[MetricName.FRAMES_REFUSED] == 1 and MetricName.RATE_LIMITED not in values
+    assert values[Metric.FRAMES_REFUSED] == 1 and Metric.RATE_LIMITED not in values
     [blob] = blobs
     assert blob["error_code"] == "forbidden"  # metadata, not a dimension
 
@@ -149,14 +149,12 @@ def test_a_delivery_with_a_gone_member_is_counted_by_result(
     logs, blobs = printed(capsys)
     assert len(blobs) == 1
     values = metric_values(blobs)
-    assert values[MetricName.DELIVERIES_GONE] == 1
-    assert values[MetricName.CONNECTIONS_PRUNED] == 1
-    assert (
-        values[MetricName.DELIVERIES_SUCCEEDED] >= 3
-    )  # the ack and the message to alice, the message to carol
-    assert values[MetricName.DELIVERIES_FAILED] == values[MetricName.DELIVERIES_THROTTLED] == 0
-    assert values[MetricName.FANOUT_RECIPIENTS] == values[MetricName.DELIVERIES_SUCCEEDED] + 1
-    assert values[MetricName.FANOUT_DURATION] > 0
+    assert values[Metric.DELIVERIES_GONE] == 1
+    assert values[Metric.CONNECTIONS_PRUNED] == 1
+    assert values[Metric.DELIVERIES_SUCCEEDED] >= 3  # the ack and the message to alice, the message to carol
+    assert values[Metric.DELIVERIES_FAILED] == values[Metric.DELIVERIES_THROTTLED] == 0
+    assert values[Metric.FANOUT_RECIPIENTS] == values[Metric.DELIVERIES_SUCCEEDED] + 1
+    assert values[Metric.FANOUT_DURATION] > 0
     assert [line["message"] for line in logs if line["message"] == "frame handled"]
     assert lambda_env.received(carol, "message")
 
@@ -175,7 +173,7 @@ def test_a_rate_limited_send_counts_as_refused_and_rate_limited(
     assert error["code"] == "rate_limited"
     logs, blobs = printed(capsys)
     values = metric_values(blobs)
-    assert values[MetricName.FRAMES_REFUSED] == values[MetricName.RATE_LIMITED] == 1
+    assert values[Metric.FRAMES_REFUSED] == values[Metric.RATE_LIMITED] == 1
     assert blobs[0]["error_code"] == "rate_limited"
     assert any(
         line["code"] == "rate_limited" and line["correlation_id"] == error["request_id"] for line in logs
@@ -197,7 +195,7 @@ def test_refused_tokens_and_identities_are_auth_failures(
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorizer.handler(request_event, Context())
     logs, blobs = printed(capsys)
-    assert metric_values(blobs) == {MetricName.AUTH_FAILURES: 1}
+    assert metric_values(blobs) == {Metric.AUTH_FAILURES: 1}
     [refused] = [line for line in logs if line["message"] == "token refused"]
     assert refused["correlation_id"] == request_event["requestContext"]["requestId"]
     assert refused["connection_id"] == cid and refused["route"] == "$connect"
@@ -212,7 +210,7 @@ def test_refused_tokens_and_identities_are_auth_failures(
     monkeypatch.setenv("AUTH_MODE", "token")
     assert connect.handler(ws_event("$connect", connection_id()), Context())["statusCode"] == 401
     _, blobs = printed(capsys)
-    assert metric_values(blobs) == {MetricName.AUTH_FAILURES: 1}
+    assert metric_values(blobs) == {Metric.AUTH_FAILURES: 1}
 
 
 def test_the_welcome_reports_its_latency_and_carries_the_connects_correlation_id(
@@ -239,8 +237,8 @@ def test_the_welcome_reports_its_latency_and_carries_the_connects_correlation_id
     assert welcome.handler(payload, Context()) == {"welcomed": True}
     logs, blobs = printed(capsys)
     values = metric_values(blobs)
-    assert 250 <= values[MetricName.WELCOME_LATENCY] < 10_000
-    assert values[MetricName.DELIVERIES_SUCCEEDED] == 1
+    assert 250 <= values[Metric.WELCOME_LATENCY] < 10_000
+    assert values[Metric.DELIVERIES_SUCCEEDED] == 1
     [welcomed] = [line for line in logs if line["message"] == "welcomed"]
     assert welcomed["correlation_id"] == "connect-request-1" and welcomed["connection_id"] == alice
     assert welcomed["user_id"] == "alice"
@@ -253,13 +251,3 @@ def test_an_invocation_without_metrics_prints_no_emf_and_no_warning(
     connect_as("alice")
     _, blobs = printed(capsys)
     assert blobs == []
-
-
-def test_metric_names_are_the_stacks(lambda_env: ConnectionsDouble) -> None:
-    """The names the handlers emit are the ones the stack's alarms and dashboard read."""
-    stack_names = getattr(definitions, "Metric", None)
-    if stack_names is None:
-        pytest.skip("definitions.Metric not there yet")
-    ours = {value for key, value in vars(MetricName).items() if key.isupper()}
-    theirs = {value for key, value in vars(stack_names).items() if key.isupper()}
-    assert ours == theirs

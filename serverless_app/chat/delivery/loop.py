@@ -1,7 +1,8 @@
 """The delivery loop: :func:`deliver` (the handlers' entry) and :func:`deliver_range`
 (``websocket-fanout``'s), posting every unit in order, then the later rounds, then pruning the gone.
 
-Called by ``handlers/default.py``, ``connect``/``welcome``/``disconnect`` and ``fanout``. Turns
+Called by the handlers ``default``, ``welcome`` and ``disconnect`` (:func:`deliver`) and ``fanout``
+(:func:`deliver_range`); ``connect`` delivers nothing itself, it schedules the welcome. Turns
 the service's deliveries into units (:mod:`~serverless_app.chat.delivery.units`), posts a frame
 to one connection with :mod:`~serverless_app.chat.delivery.ordered` and a room with
 :mod:`~serverless_app.chat.delivery.room_pass`; a planning shard goes to
@@ -20,7 +21,14 @@ from serverless_app.chat.connections_api import ConnectionsApi, PostResult
 from serverless_app.chat.delivery.ordered import Account, post_in_order, redeliver
 from serverless_app.chat.delivery.planning import launch_ranges
 from serverless_app.chat.delivery.room_pass import post_room
-from serverless_app.chat.delivery.units import DeliveryReport, Plan, RoomPass, Shard, ShardLauncher, units
+from serverless_app.chat.delivery.units import (
+    DeliveryOptions,
+    DeliveryReport,
+    RoomPass,
+    Shard,
+    ShardLauncher,
+    units,
+)
 from serverless_app.chat.observability import logger as log
 from serverless_app.chat.protocol import dumps
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom
@@ -46,11 +54,11 @@ def deliver(
     ``shard_size`` here, and every further range of ``shard_size`` is handed to ``launch``.
     """
     report = report or DeliveryReport()
-    plan = Plan(page_size, shard_size, launch)
+    options = DeliveryOptions(page_size, shard_size, launch)
     todo = units(deliveries)
     if todo:
-        gone = api.run(_post_units(service, api, todo, plan, report, None))
-        _prune(service, api, gone, plan, report, prune_depth)
+        gone = api.run(_post_units(service, api, todo, options, report, None))
+        _prune(service, api, gone, options, report, prune_depth)
     return report
 
 
@@ -71,9 +79,9 @@ def deliver_range(
             raise ValueError("a planning shard needs a launcher")
         launch_ranges(service, shard, launch, report)
         return report
-    plan = Plan(page_size, shard.limit, launch)
-    gone = api.run(_post_units(service, api, [shard.room_pass], plan, report, shard))
-    _prune(service, api, gone, plan, report, 1)
+    options = DeliveryOptions(page_size, shard.limit, launch)
+    gone = api.run(_post_units(service, api, [shard.room_pass], options, report, shard))
+    _prune(service, api, gone, options, report, 1)
     return report
 
 
@@ -81,7 +89,7 @@ async def _post_units(
     service: ChatService,
     api: ConnectionsApi,
     todo: list[ToConnection | RoomPass],
-    plan: Plan,
+    options: DeliveryOptions,
     report: DeliveryReport,
     shard: Shard | None,
 ) -> dict[str, set[str]]:
@@ -114,7 +122,7 @@ async def _post_units(
                 task.add_done_callback(functools.partial(_account_single, account, unit.connection_id))
                 singles.append(task)
                 continue
-            await post_room(service, api, unit, plan, report, shard, post, account)
+            await post_room(service, api, unit, options, report, shard, post, account)
     finally:
         await asyncio.gather(*singles, return_exceptions=True)
     await redeliver(api, unsent, report, account)
@@ -130,7 +138,7 @@ def _prune(
     service: ChatService,
     api: ConnectionsApi,
     gone: dict[str, set[str]],
-    plan: Plan,
+    options: DeliveryOptions,
     report: DeliveryReport,
     prune_depth: int,
 ) -> None:
@@ -152,9 +160,9 @@ def _prune(
         service,
         api,
         ordered,
-        page_size=plan.page_size,
-        shard_size=plan.shard_size,
-        launch=plan.launch,
+        page_size=options.page_size,
+        shard_size=options.shard_size,
+        launch=options.launch,
         report=report,
         prune_depth=prune_depth - 1,
     )

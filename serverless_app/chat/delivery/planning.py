@@ -1,6 +1,10 @@
 """Shard planning: handing the rest of a large room to ``websocket-fanout`` and, in a planning
 invocation, launching its key ranges.
 
+Two words: a *planning shard* is the event (a :class:`Shard` with ``plans=True``: a room and where
+its unlaunched ranges start); the *planning invocation* is the ``websocket-fanout`` invocation that
+receives one and launches range shards from it.
+
 The sender's :func:`~serverless_app.chat.delivery.room_pass.post_room` calls :func:`hand_on`
 once it has posted its own range; ``handlers/fanout.py`` reaches :func:`launch_ranges` through
 :func:`~serverless_app.chat.delivery.loop.deliver_range` for a planning :class:`Shard`. It reads
@@ -14,7 +18,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from serverless_app.chat.delivery.units import DeliveryReport, Plan, RoomPass, Shard, ShardLauncher
+from serverless_app.chat.delivery.units import DeliveryOptions, DeliveryReport, RoomPass, Shard, ShardLauncher
 from serverless_app.chat.observability import logger as log
 from serverless_app.chat.service import ChatService, ToRoom
 
@@ -32,13 +36,13 @@ def hand_on(
     service: ChatService,
     unit: RoomPass,
     start_key: dict[str, Any],
-    plan: Plan,
+    options: DeliveryOptions,
     launch: ShardLauncher,
     report: DeliveryReport,
 ) -> None:
     """Hand the rest of the room, from ``start_key`` on, to one planning invocation: launching the
     ranges takes a Query and an ``Invoke`` each, which must not sit in the sender's 30 s."""
-    launch(Shard(unit, start_key, plan.shard_size, plans=True))
+    launch(Shard(unit, start_key, options.shard_size, plans=True))
     report.plans += 1
 
 
@@ -74,6 +78,6 @@ def launch_ranges(service: ChatService, shard: Shard, launch: ShardLauncher, rep
     if onward is not None:
         if handed_on:
             report.plans += 1
-        else:  # the rest of the room: counted as one unlaunched planning event, and said loudly
+        else:  # the rest of the room: counted as one unlaunched planning shard, and said loudly
             report.unlaunched += 1
             log.error("rest of the room not handed on", room=room.room, error=str(onward.exception()))

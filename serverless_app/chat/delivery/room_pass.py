@@ -1,7 +1,7 @@
 """One pass over a room: read its members a Query page at a time and post each page as it arrives,
 riding out a storage outage; hand the rest of a large room on.
 
-Called by :func:`~serverless_app.chat.delivery.loop.post_units` for each
+Called by the delivery loop (:mod:`~serverless_app.chat.delivery.loop`) for each
 :class:`~serverless_app.chat.delivery.units.RoomPass` (the whole room, the sender's first range,
 or a ``websocket-fanout`` shard's range). Reads members through :meth:`ChatService.recipient_pages
 <serverless_app.chat.service.ChatService.recipient_pages>`, posts with the loop's ``post``
@@ -20,7 +20,7 @@ from typing import Any
 from serverless_app.chat.connections_api import ConnectionsApi, PostResult
 from serverless_app.chat.delivery.ordered import Account
 from serverless_app.chat.delivery.planning import hand_on
-from serverless_app.chat.delivery.units import DeliveryReport, Plan, RoomPass, Shard
+from serverless_app.chat.delivery.units import DeliveryOptions, DeliveryReport, RoomPass, Shard
 from serverless_app.chat.errors import StorageUnavailable
 from serverless_app.chat.observability import logger as log
 from serverless_app.chat.protocol import dumps
@@ -43,7 +43,7 @@ async def post_room(
     service: ChatService,
     api: ConnectionsApi,
     unit: RoomPass,
-    plan: Plan,
+    options: DeliveryOptions,
     report: DeliveryReport,
     shard: Shard | None,
     post: Callable[[str, list[bytes]], asyncio.Task[list[PostResult]]],
@@ -52,12 +52,12 @@ async def post_room(
     """One pass over the room's members (or the shard's range), posting each page as it arrives."""
     encoded = [(dumps(frame), exclude) for frame, exclude in unit.frames]
     everyone = ToRoom(unit.room, {})
-    sharded = shard is None and plan.launch is not None
-    limit = shard.limit if shard is not None else plan.shard_size if sharded else None
+    sharded = shard is None and options.launch is not None
+    limit = shard.limit if shard is not None else options.shard_size if sharded else None
     pages = pages_outliving_outages(
         service,
         everyone,
-        page_size=min(plan.page_size, limit) if limit else plan.page_size,
+        page_size=min(options.page_size, limit) if limit else options.page_size,
         start_key=shard.start_key if shard is not None else None,
         limit=limit,
     )
@@ -81,11 +81,11 @@ async def post_room(
             in_flight.append(posts)
             while len(in_flight) > PAGES_IN_FLIGHT:
                 await _settle(unit.room, in_flight.popleft(), account)
-        if sharded and next_key is not None and plan.launch is not None:
+        if sharded and next_key is not None and options.launch is not None:
             # The room goes on past this invocation's range: hand the rest on, range by range,
             # while this range's last posts finish.
             handing_on = asyncio.ensure_future(
-                asyncio.to_thread(hand_on, service, unit, next_key, plan, plan.launch, report)
+                asyncio.to_thread(hand_on, service, unit, next_key, options, options.launch, report)
             )
     except BaseException:
         # A read or a post failed: let what was started finish (nothing is left running), then fail.

@@ -1,5 +1,5 @@
 """What a delivery is made of: the report it fills, a room's pass, a shard for ``websocket-fanout``,
-and the plan (page and shard sizes, the launcher) every step of one delivery shares.
+and the options (page and shard sizes, the launcher) every step of one delivery shares.
 
 :func:`units` is the first step of :func:`~serverless_app.chat.delivery.loop.deliver`: it turns
 the service's :data:`~serverless_app.chat.service.Delivery` values into the units the loop posts.
@@ -16,7 +16,7 @@ from typing import Any
 from serverless_app.chat.protocol import ServerFrame
 from serverless_app.chat.service import Delivery, ToConnection
 
-__all__ = ["DeliveryReport", "Plan", "RoomPass", "Shard", "ShardLauncher", "units"]
+__all__ = ["DeliveryOptions", "DeliveryReport", "RoomPass", "Shard", "ShardLauncher", "units"]
 
 
 @dataclass
@@ -82,7 +82,7 @@ ShardLauncher = Callable[[Shard], None]
 
 
 @dataclass(frozen=True)
-class Plan:
+class DeliveryOptions:
     """How one delivery reads and splits rooms: Query page size, range size, and the launcher
     (``None``: no shards, every room is posted here)."""
 

@@ -5,7 +5,7 @@ with the connections it must not reach), a key range of the room's members (``st
 ``ExclusiveStartKey``, and ``limit`` members from there) and the ``@connections`` URL. The range's
 members are read page by page and posted as pages arrive; those that answer 410 are pruned. A
 planning shard (``plans``) posts nothing: it launches the room's ranges from ``start_key`` on, up
-to ``PLAN_SPAN`` of them, then hands the rest to the next planning shard.
+to :data:`~serverless_app.chat.delivery.planning.PLAN_SPAN` of them, then hands the rest to the next planning shard.
 
 A failure raises, and Lambda retries the event (``async_retry_attempts`` in ``definitions``): the
 retry re-reads and re-posts this range only, never the rest of the room.

@@ -52,7 +52,7 @@ class ChatService:
 
     @property
     def settings(self) -> Settings:
-        """The limits and names this service was built with (a shard planner reads its fan-out settings)."""
+        """The limits and names this service was built with (the benchmarks' fan-out processes read them)."""
         return self._settings
 
     # --- lifecycle ---------------------------------------------------------------------

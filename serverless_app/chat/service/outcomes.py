@@ -2,8 +2,8 @@
 
 Every module of :mod:`serverless_app.chat.service` builds these; :mod:`serverless_app.chat.delivery`
 turns them into posts through the ``@connections`` API (a :class:`ToRoom` is resolved to the room's
-members at delivery time, after any message was stored), and ``serialization`` writes them to JSON
-for the local emulator's worker channel.
+members at delivery time, after any message was stored), and :mod:`serverless_app.chat.serialization` writes them to
+JSON for the payload ``$connect`` hands to the welcome function.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ live connections and rate limits) and the ``@connections`` posts budget (:data:`
 cursor, ``<ISO-8601 UTC>#<message id>`` (:attr:`StoredMessage.cursor`); :data:`USER_INDEX` reads a
 user's messages across rooms.
 
-``websocket-rooms`` (``room`` + ``sk``): per room, its :data:`META` (kind, owner; ``listing`` when
+``websocket-rooms`` (``room`` + ``sk``): per room, its :data:`META` (visibility, owner; ``listing`` when
 public), its :data:`STATS` (online count, presence mode, typing), and items whose ``sk`` starts with
 a prefix: ``member#<connection_id>`` (who is in the room: fan-out is a Query of this prefix),
 ``user#<user_id>`` (a user's connection count there), ``role#<user_id>``, ``ban#<user_id>`` and
@@ -45,6 +45,8 @@ __all__ = [
 # --- websocket-connections -------------------------------------------------------------------
 
 USER_ITEM_PREFIX = "user#"
+"""A user's item in ``websocket-connections`` (live connections, rate limits); unrelated to the
+rooms table's :data:`USER_PREFIX`, which happens to be spelled the same."""
 BUDGET_ITEM = "budget#connections-api"
 """The item holding the ``@connections`` posts budget every container of the stack shares."""
 
@@ -64,6 +66,7 @@ META = "meta"
 STATS = "stats"
 MEMBER_PREFIX = "member#"
 USER_PREFIX = "user#"
+"""A user's connection count in one room (``websocket-rooms``); not :data:`USER_ITEM_PREFIX`."""
 ROLE_PREFIX = "role#"
 BAN_PREFIX = "ban#"
 IDEMPOTENCY_PREFIX = "idem#"
