@@ -71,8 +71,8 @@ def test_room_places_are_capped_and_need_a_record(any_store: ChatStore) -> None:
         any_store.reserve_room("c1", "c", maximum=2)
     with pytest.raises(Conflict):
         any_store.reserve_room("nobody", "a", maximum=2)
-    any_store.set_connection_rooms("c1", "a", present=False)
-    any_store.set_connection_rooms("nobody", "a", present=True)  # harmless
+    any_store.release_room("c1", "a")
+    any_store.release_room("nobody", "a")  # harmless
     record = any_store.get_connection("c1", now=NOW)
     assert record is not None and record.rooms == {"b"}
     assert any_store.get_connection("nobody", now=NOW) is None

@@ -32,6 +32,7 @@ from serverless_app.chat.delivery.units import (
 from serverless_app.chat.observability import logger as log
 from serverless_app.chat.protocol import dumps
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom
+from serverless_app.chat.settings import Settings
 
 __all__ = ["deliver", "deliver_range"]
 
@@ -41,8 +42,8 @@ def deliver(
     api: ConnectionsApi,
     deliveries: list[Delivery],
     *,
-    page_size: int = 200,
-    shard_size: int = 1000,
+    page_size: int = Settings.fanout_page_size,
+    shard_size: int = Settings.fanout_shard_size,
     launch: ShardLauncher | None = None,
     report: DeliveryReport | None = None,
     prune_depth: int = 2,
@@ -67,7 +68,7 @@ def deliver_range(
     api: ConnectionsApi,
     shard: Shard,
     *,
-    page_size: int = 200,
+    page_size: int = Settings.fanout_page_size,
     launch: ShardLauncher | None = None,
     report: DeliveryReport | None = None,
 ) -> DeliveryReport:

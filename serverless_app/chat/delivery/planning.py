@@ -33,7 +33,6 @@ PLAN_LAUNCHERS = 8
 
 
 def hand_on(
-    service: ChatService,
     unit: RoomPass,
     start_key: dict[str, Any],
     options: DeliveryOptions,

@@ -85,7 +85,7 @@ async def post_room(
             # The room goes on past this invocation's range: hand the rest on, range by range,
             # while this range's last posts finish.
             handing_on = asyncio.ensure_future(
-                asyncio.to_thread(hand_on, service, unit, next_key, options, options.launch, report)
+                asyncio.to_thread(hand_on, unit, next_key, options, options.launch, report)
             )
     except BaseException:
         # A read or a post failed: let what was started finish (nothing is left running), then fail.

@@ -124,7 +124,7 @@ def moderate(ctx: Context, record: ConnectionRecord, action: str, frame: ClientF
     for connection_id in ctx.store.live_connections(target):
         was_member, departures = exit_room(ctx, room, connection_id)
         if was_member:
-            ctx.store.set_connection_rooms(connection_id, room, present=False)
+            ctx.store.release_room(connection_id, room)
             deliveries.append(ToConnection(connection_id, left_frame(room, reason, by=actor)))
         deliveries.append(ToConnection(connection_id, change))
         deliveries += departures

@@ -41,7 +41,7 @@ def join_checked(
         return enter(ctx, record, info, standing, announce_to_self=True)
     except (Forbidden, NotFound):
         if not already:
-            ctx.store.set_connection_rooms(record.connection_id, info.room, present=False)
+            ctx.store.release_room(record.connection_id, info.room)
         raise
 
 
@@ -90,7 +90,7 @@ def enter(
 def leave(ctx: Context, record: ConnectionRecord, room: str) -> list[Delivery]:
     """``leaveRoom``: exit, free the room place, and tell the connection."""
     deliveries = exit_room(ctx, room, record.connection_id)[1]
-    ctx.store.set_connection_rooms(record.connection_id, room, present=False)
+    ctx.store.release_room(record.connection_id, room)
     return [reply(record, left_frame(room, "left")), *deliveries]
 
 

@@ -55,8 +55,8 @@ class ComposedStore:
     def reserve_room(self, connection_id: str, room: str, *, maximum: int) -> None:
         self.connections.reserve_room(connection_id, room, maximum=maximum)
 
-    def set_connection_rooms(self, connection_id: str, room: str, *, present: bool) -> None:
-        self.connections.set_connection_rooms(connection_id, room, present=present)
+    def release_room(self, connection_id: str, room: str) -> None:
+        self.connections.release_room(connection_id, room)
 
     def claim_typing(self, connection_id: str, *, now: float, interval_s: float) -> bool:
         return self.connections.claim_typing(connection_id, now=now, interval_s=interval_s)

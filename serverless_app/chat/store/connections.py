@@ -88,15 +88,14 @@ class ConnectionsTable(TableClient):
             {":rooms": {"SS": [room]}, ":room": {"S": room}, ":max": {"N": str(maximum)}},
         )
 
-    def set_connection_rooms(self, connection_id: str, room: str, *, present: bool) -> None:
-        """Add ``room`` to (or remove it from) the connection's set of rooms, if the record exists."""
-        operation = "ADD" if present else "DELETE"
+    def release_room(self, connection_id: str, room: str) -> None:
+        """Remove ``room`` from the connection's set of rooms, if the record exists."""
         try:
             with storage():
                 self._client.update_item(
                     TableName=self._table,
                     Key=to_item({"connection_id": connection_id}),
-                    UpdateExpression=f"{operation} #rooms :room",
+                    UpdateExpression="DELETE #rooms :room",
                     ConditionExpression="attribute_exists(#id)",
                     ExpressionAttributeNames={"#rooms": "rooms", "#id": "connection_id"},
                     ExpressionAttributeValues={":room": {"SS": [room]}},

@@ -56,9 +56,9 @@ class ChatStore(Protocol):
         """Add ``room`` to the connection's rooms unless it has ``maximum`` others (or no record): Conflict."""
         ...
 
-    def set_connection_rooms(self, connection_id: str, room: str, *, present: bool) -> None:
-        """Add ``room`` to (``present``) or remove it from the connection's rooms, if the record exists;
-        leaving frees the room place :meth:`reserve_room` took."""
+    def release_room(self, connection_id: str, room: str) -> None:
+        """Give back the room place :meth:`reserve_room` took (the connection left the room); nothing
+        if the record is gone."""
         ...
 
     def claim_typing(self, connection_id: str, *, now: float, interval_s: float) -> bool:

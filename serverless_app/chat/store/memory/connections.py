@@ -50,12 +50,11 @@ class MemoryConnections(MemoryTable):
                 raise Conflict(f"{connection_id!r} is in {maximum} rooms")
             item.record = replace(item.record, rooms=rooms | {room})
 
-    def set_connection_rooms(self, connection_id: str, room: str, *, present: bool) -> None:
+    def release_room(self, connection_id: str, room: str) -> None:
         with self._lock:
             item = self._tables.connections.get(connection_id)
             if item is not None:
-                rooms = item.record.rooms | {room} if present else item.record.rooms - {room}
-                item.record = replace(item.record, rooms=rooms)
+                item.record = replace(item.record, rooms=item.record.rooms - {room})
 
     def claim_typing(self, connection_id: str, *, now: float, interval_s: float) -> bool:
         with self._lock:
