@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from serverless_app.chat import container
-from serverless_app.chat.service import ChatService
+from serverless_app.chat.protocol import ClientFrame, validate_server_frame
+from serverless_app.chat.service import ChatService, Delivery
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import ChatStore, DynamoDBStore
 from serverless_app.chat.store.keys import BUDGET_ITEM
@@ -76,6 +77,15 @@ def _forget_container() -> None:
 
 
 _ids = itertools.count(1)
+
+
+def act(service: ChatService, connection: str, action: str, **fields: Any) -> list[Delivery]:
+    """Apply one client frame as ``connection``; every frame the service answers with must be valid."""
+    frame = cast(ClientFrame, {"action": action, **fields})
+    deliveries = service.handle(connection, frame, request_id="r")
+    for delivery in deliveries:
+        validate_server_frame(delivery.frame)
+    return deliveries
 
 
 def connection_id() -> str:

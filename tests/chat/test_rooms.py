@@ -7,7 +7,7 @@ The full who-may-do-what table runs through the local runtime in
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -22,20 +22,11 @@ from serverless_app.chat.errors import (
     TokenExpired,
 )
 from serverless_app.chat.models import Grant, Identity, Member, Standing
-from serverless_app.chat.protocol import ClientFrame, validate_server_frame
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom
 from serverless_app.chat.store import Cancelled, ChatStore
-from tests.chat.conftest import Clock
+from tests.chat.conftest import Clock, act
 
 ALICE, BOB, CAROL = (Identity(name, verified=True) for name in ("alice", "bob", "carol"))
-
-
-def act(service: ChatService, connection: str, action: str, **fields: Any) -> list[Delivery]:
-    frame = cast(ClientFrame, {"action": action, **fields})
-    deliveries = service.handle(connection, frame, request_id="r")
-    for delivery in deliveries:
-        validate_server_frame(delivery.frame)
-    return deliveries
 
 
 def to(deliveries: list[Delivery], connection: str, action: str) -> list[dict[str, Any]]:

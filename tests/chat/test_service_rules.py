@@ -6,17 +6,16 @@ The same service runs on DynamoDB Local in ``test_service.py``, ``test_rooms.py`
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from serverless_app.chat.errors import Forbidden, NotFound, RateLimited, UnknownConnection
 from serverless_app.chat.models import Identity
-from serverless_app.chat.protocol import ClientFrame, validate_server_frame
 from serverless_app.chat.service import ChatService, Delivery, ToConnection, ToRoom
 from serverless_app.chat.settings import Settings
 from serverless_app.chat.store import MemoryStore
-from tests.chat.conftest import Clock
+from tests.chat.conftest import Clock, act
 
 ALICE, BOB, CAROL = (Identity(name, verified=True) for name in ("alice", "bob", "carol"))
 THRESHOLD = 3
@@ -32,14 +31,6 @@ def rules(memory: MemoryStore, clock: Clock) -> ChatService:
     """The service on a fresh in-memory store, presence live up to three users."""
     settings = Settings(auth_mode="none", presence_threshold=THRESHOLD)
     return ChatService(memory, settings, clock=clock)
-
-
-def act(service: ChatService, connection: str, action: str, **fields: Any) -> list[Delivery]:
-    frame = cast(ClientFrame, {"action": action, **fields})
-    deliveries = service.handle(connection, frame, request_id="r")
-    for delivery in deliveries:
-        validate_server_frame(delivery.frame)
-    return deliveries
 
 
 def frames(deliveries: list[Delivery], action: str) -> list[dict[str, Any]]:
